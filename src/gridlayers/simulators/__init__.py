@@ -1,0 +1,1 @@
+"""gridlayers.simulators."""
