@@ -1,0 +1,98 @@
+"""Price–quantity bid curves for net injection at one bus.
+
+A :class:`BidCurve` is what an aggregator offers, what a DSO's virtual resource
+is, and what the TSO market clears. It uses the injection-positive convention
+of :mod:`gridlayers.conventions`.
+
+Notes
+-----
+Net injection is ``p = p_min_mw + sum_k x_k`` with ``0 <= x_k <= q_k`` for each
+block ``k``. Clearing block ``k`` costs ``price_k * x_k`` per hour, so a block is
+"raise my injection by ``q_k`` MW for ``price_k`` $/MWh". Prices must be
+non-decreasing across blocks (a convex, monotone offer curve), so a cost-minimising
+clearing fills blocks in order.
+
+*Supply* (a PV plant, a battery discharging) has ``p_min_mw >= 0`` or blocks above 0.
+*Demand* with a willingness to pay is expressed as a withdrawal floor that can be
+reduced: a flexible load of 5 MW worth 80 $/MWh is
+``BidCurve(p_min_mw=-5.0, blocks=(BidBlock(5.0, 80.0),))``: the market either serves
+it (``x=0``, injection -5 MW) or sheds it (``x=5``) at 80 $/MWh of forgone value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BidBlock:
+    """One block of a bid curve.
+
+    Parameters
+    ----------
+    quantity_mw : float
+        Width of the block in MW (>= 0).
+    price_usd_per_mwh : float
+        Marginal price of the block in $/MWh.
+    """
+
+    quantity_mw: float
+    price_usd_per_mwh: float
+
+    def __post_init__(self) -> None:
+        if not self.quantity_mw >= 0.0:
+            msg = f"BidBlock quantity_mw must be >= 0, got {self.quantity_mw}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class BidCurve:
+    """A monotone price–quantity curve for net injection at one bus.
+
+    Parameters
+    ----------
+    p_min_mw : float
+        Net injection (MW) when no block is cleared; the lower end of the feasible range.
+    blocks : tuple of BidBlock
+        Blocks in non-decreasing price order.
+    """
+
+    p_min_mw: float
+    blocks: tuple[BidBlock, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        prices = [b.price_usd_per_mwh for b in self.blocks]
+        if any(b < a - 1e-9 for a, b in zip(prices, prices[1:], strict=False)):
+            msg = f"BidCurve block prices must be non-decreasing, got {prices}"
+            raise ValueError(msg)
+
+    @property
+    def p_max_mw(self) -> float:
+        """Upper end of the feasible net injection range in MW."""
+        return self.p_min_mw + sum(b.quantity_mw for b in self.blocks)
+
+    def cost_usd_per_h(self, p_mw: float) -> float:
+        """Return the as-bid cost rate of injecting ``p_mw``, filling blocks in order.
+
+        Parameters
+        ----------
+        p_mw : float
+            Net injection in MW, within ``[p_min_mw, p_max_mw]``.
+
+        Returns
+        -------
+        float
+            Cost in $/h (multiply by the interval length in hours for $).
+        """
+        remaining = p_mw - self.p_min_mw
+        cost = 0.0
+        for block in self.blocks:
+            take = min(max(remaining, 0.0), block.quantity_mw)
+            cost += take * block.price_usd_per_mwh
+            remaining -= take
+        return cost
+
+    @staticmethod
+    def fixed(p_mw: float) -> BidCurve:
+        """Return a price-taking curve with a single feasible point ``p_mw`` (MW)."""
+        return BidCurve(p_min_mw=p_mw, blocks=())
