@@ -1,0 +1,323 @@
+"""Pyomo formulation of the linearised branch-flow feeder model (build once, update in place).
+
+Notes
+-----
+Components added to a block by :func:`add_feeder_to_block` (``b`` a model bus,
+``k`` the branch feeding ``b`` from its parent ``p``, both named by the child bus):
+
+* ``VmSq[b]`` squared voltage (pu^2); ``BranchP[k]``/``BranchQ[k]`` series flow
+  at the parent side (MW/Mvar); ``InterfaceP``/``InterfaceQ`` export to transmission.
+* ``CurrentSq[k] = loss_coef_p_per_mw*BranchP + loss_coef_q_per_mvar*BranchQ
+  + loss_coef_w*VmSq[p]/tap_p^2 + loss_const`` (pu), the affine squared current.
+* ``VoltageDrop[k]``: ``VmSq[b]/tap_c^2 = VmSq[p]/tap_p^2 - 2(r P + x Q)/S_base + |z|^2 CurrentSq``.
+* ``PBalance[b]``/``QBalance[b]``: injections + inflow - outflow - shunts (- Interface at
+  the root) = 0. The dual of ``PBalance`` is the DLMP (:func:`dlmp_usd_per_mwh`).
+* ``VmMin``/``VmMax`` on ``VmSq`` and ``ThermalLimit[k, m]``: a regular polygon with
+  ``N_FACETS`` sides inscribed in the circle ``|S| <= s_max_mva``.
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from gridlayers.dso.linear_system import LossCoefficients, OperatingPoint
+
+if TYPE_CHECKING:
+    from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
+
+#: Number of sides of the polygon approximating a branch's apparent-power circle.
+N_FACETS = 12
+#: Loss-model coefficients with a smaller effect (pu) than this are written as zero.
+TINY_COEF = 1e-9
+
+
+def _edge_limits_mva(feeder: LinDistFlowFeeder) -> dict[int, float]:
+    """Return the apparent-power limit (MVA) of every rated branch, keyed by child bus."""
+    limits: dict[int, float] = {}
+    scale = feeder.max_loading_percent / 100.0
+    for _, _, edge, share, rating in feeder.network.elements:
+        if math.isfinite(rating) and share > 0:
+            bus = feeder.buses[edge]
+            limits[bus] = min(limits.get(bus, math.inf), rating * scale / share)
+    return limits
+
+
+def _injection_terms(feeder: LinDistFlowFeeder, terms: Mapping[int, Any]) -> dict[int, list[Any]]:
+    """Group caller expressions (by any energised pandapower bus) by model bus."""
+    grouped: dict[int, list[Any]] = {b: [] for b in feeder.buses}
+    for bus, expr in terms.items():
+        if int(bus) not in feeder.bus_node_bus:
+            msg = f"bus {bus} is not an energised bus of this feeder"
+            raise KeyError(msg)
+        grouped[feeder.bus_node_bus[int(bus)]].append(expr)
+    return grouped
+
+
+def _add_components(feeder: LinDistFlowFeeder, block: Any) -> None:
+    """Add sets, mutable Params and Vars."""
+    rn = feeder.network
+    block.BUSES = pyo.Set(
+        initialize=feeder.buses, ordered=True, doc="model buses (pandapower index)"
+    )
+    block.BRANCHES = pyo.Set(
+        initialize=feeder.buses[1:],
+        ordered=True,
+        doc="branch feeding each non-root bus (child bus)",
+    )
+    limits = _edge_limits_mva(feeder)
+    block.RATED_BRANCHES = pyo.Set(initialize=sorted(limits), doc="branches with a thermal rating")
+    block.FACETS = pyo.RangeSet(0, N_FACETS - 1, doc="sides of the thermal-limit polygon")
+    mut = {"mutable": True, "within": pyo.Reals}
+    block.p_fixed_mw = pyo.Param(
+        block.BUSES, initialize=0.0, doc="uncontrolled net injection (MW)", **mut
+    )
+    block.q_fixed_mvar = pyo.Param(
+        block.BUSES, initialize=0.0, doc="uncontrolled net injection (Mvar)", **mut
+    )
+    block.vm_root_pu = pyo.Param(initialize=rn.vm_root_pu, doc="root voltage set-point (pu)", **mut)
+    block.vm_min_pu = pyo.Param(
+        block.BUSES, initialize=feeder.vm_min_pu, doc="min voltage (pu)", **mut
+    )
+    block.vm_max_pu = pyo.Param(
+        block.BUSES, initialize=feeder.vm_max_pu, doc="max voltage (pu)", **mut
+    )
+    block.s_max_mva = pyo.Param(
+        block.RATED_BRANCHES, initialize=limits, doc="branch limit (MVA)", **mut
+    )
+    for name, doc in (
+        ("loss_coef_p_per_mw", "d CurrentSq / d BranchP (pu per MW)"),
+        ("loss_coef_q_per_mvar", "d CurrentSq / d BranchQ (pu per Mvar)"),
+        ("loss_coef_w", "d CurrentSq / d sending-end squared voltage (pu per pu^2)"),
+        ("loss_const", "constant term of CurrentSq (pu)"),
+    ):
+        setattr(block, name, pyo.Param(block.BRANCHES, initialize=0.0, doc=doc, **mut))
+    block.VmSq = pyo.Var(
+        block.BUSES, within=pyo.NonNegativeReals, initialize=1.0, doc="squared voltage (pu^2)"
+    )
+    block.BranchP = pyo.Var(block.BRANCHES, doc="series active flow, parent side (MW)")
+    block.BranchQ = pyo.Var(block.BRANCHES, doc="series reactive flow, parent side (Mvar)")
+    block.InterfaceP = pyo.Var(doc="net export to the transmission bus (MW, injection positive)")
+    block.InterfaceQ = pyo.Var(doc="net export to the transmission bus (Mvar, injection positive)")
+
+
+def _add_physics(feeder: LinDistFlowFeeder, block: Any) -> None:
+    """Add the squared-current expression, voltage drops and nodal balances."""
+    rn, base = feeder.network, feeder.network.base_mva
+    node = feeder.node_index
+    parent_bus = {b: feeder.buses[rn.parent[node[b]]] for b in feeder.buses[1:]}
+    children: dict[int, list[int]] = {b: [] for b in feeder.buses}
+    for b, p in parent_bus.items():
+        children[p].append(b)
+
+    def w_a(blk: Any, k: int) -> Any:
+        return blk.VmSq[parent_bus[k]] / rn.tap_p[node[k]] ** 2
+
+    def current_sq(blk: Any, k: int) -> Any:
+        return (
+            blk.loss_coef_p_per_mw[k] * blk.BranchP[k]
+            + blk.loss_coef_q_per_mvar[k] * blk.BranchQ[k]
+            + blk.loss_coef_w[k] * w_a(blk, k)
+            + blk.loss_const[k]
+        )
+
+    block.CurrentSq = pyo.Expression(
+        block.BRANCHES, rule=current_sq, doc="squared series current (pu)"
+    )
+
+    def drop(blk: Any, k: int) -> Any:
+        i = node[k]
+        zz = rn.r_pu[i] ** 2 + rn.x_pu[i] ** 2
+        return (
+            blk.VmSq[k] / rn.tap_c[i] ** 2
+            == w_a(blk, k)
+            - 2.0 * (rn.r_pu[i] * blk.BranchP[k] + rn.x_pu[i] * blk.BranchQ[k]) / base
+            + zz * blk.CurrentSq[k]
+        )
+
+    block.VoltageDrop = pyo.Constraint(block.BRANCHES, rule=drop, doc="squared-voltage drop (pu^2)")
+    block.RootVoltage = pyo.Constraint(
+        expr=block.VmSq[feeder.root_bus] == block.vm_root_pu**2, doc="pu^2"
+    )
+
+    block.PBalance = pyo.Constraint(
+        block.BUSES,
+        rule=lambda blk, b: _balance(feeder, blk, b, children[b], active=True),
+        doc="active power balance (MW); dual = DLMP",
+    )
+    block.QBalance = pyo.Constraint(
+        block.BUSES,
+        rule=lambda blk, b: _balance(feeder, blk, b, children[b], active=False),
+        doc="reactive power balance (Mvar)",
+    )
+
+
+def _balance(
+    feeder: LinDistFlowFeeder, blk: Any, b: int, children: list[int], *, active: bool
+) -> Any:
+    """Return the nodal balance row of bus ``b`` (MW if ``active`` else Mvar)."""
+    rn, base = feeder.network, feeder.network.base_mva
+    node = feeder.node_index
+    i = node[b]
+    if active:
+        flow, fixed, ctrl = blk.BranchP, blk.p_fixed_mw, blk.ControllableP
+        sh_a, sh_b, shunt, imp = rn.g_a_pu, rn.g_b_pu, rn.gs_pu[i], rn.r_pu[i]
+    else:
+        flow, fixed, ctrl = blk.BranchQ, blk.q_fixed_mvar, blk.ControllableQ
+        sh_a, sh_b, shunt, imp = -rn.b_a_pu, -rn.b_b_pu, -rn.bs_pu[i], rn.x_pu[i]
+    expr = fixed[b] + ctrl[b] - base * shunt * blk.VmSq[b]
+    for c in children:
+        expr -= flow[c] + base * sh_a[node[c]] * blk.VmSq[b] / rn.tap_p[node[c]] ** 2
+    if i == 0:
+        return expr - (blk.InterfaceP if active else blk.InterfaceQ) == 0
+    inflow = flow[b] - base * imp * blk.CurrentSq[b]
+    return expr + inflow - base * sh_b[i] * blk.VmSq[b] / rn.tap_c[i] ** 2 == 0
+
+
+def _add_limits(feeder: LinDistFlowFeeder, block: Any, enforce: bool) -> None:
+    """Add voltage and thermal limits (deactivated unless ``enforce``)."""
+    inner = feeder.buses[1:]
+    block.VmMin = pyo.Constraint(
+        inner, rule=lambda blk, b: blk.VmSq[b] >= blk.vm_min_pu[b] ** 2, doc="pu^2"
+    )
+    block.VmMax = pyo.Constraint(
+        inner, rule=lambda blk, b: blk.VmSq[b] <= blk.vm_max_pu[b] ** 2, doc="pu^2"
+    )
+    cos_half = math.cos(math.pi / N_FACETS)
+
+    def facet(blk: Any, k: int, m: int) -> Any:
+        theta = (2 * m + 1) * math.pi / N_FACETS
+        return (
+            math.cos(theta) * blk.BranchP[k] + math.sin(theta) * blk.BranchQ[k]
+            <= cos_half * blk.s_max_mva[k]
+        )
+
+    block.ThermalLimit = pyo.Constraint(
+        block.RATED_BRANCHES, block.FACETS, rule=facet, doc="MVA polygon"
+    )
+    if not enforce:
+        for con in (block.VmMin, block.VmMax, block.ThermalLimit):
+            con.deactivate()
+
+
+def add_feeder_to_block(
+    feeder: LinDistFlowFeeder,
+    block: Any,
+    *,
+    controllable_p_mw: Mapping[int, Any],
+    controllable_q_mvar: Mapping[int, Any],
+    enforce_limits: bool,
+) -> None:
+    """Build the feeder model on ``block`` (once); inputs are mutable Params.
+
+    Parameters
+    ----------
+    feeder : LinDistFlowFeeder
+        The feeder.
+    block : pyomo Block or ConcreteModel
+        Receives the components listed in the module notes.
+    controllable_p_mw, controllable_q_mvar : mapping of int to pyomo expression
+        Extra injections (MW, Mvar, injection positive) per pandapower bus.
+    enforce_limits : bool
+        If False, voltage and thermal limits are built but deactivated.
+
+    """
+    _add_components(feeder, block)
+    ctrl_p = _injection_terms(feeder, controllable_p_mw)
+    ctrl_q = _injection_terms(feeder, controllable_q_mvar)
+    block.ControllableP = pyo.Expression(
+        block.BUSES, rule=lambda blk, b: sum(ctrl_p[b]), doc="controllable injection (MW)"
+    )
+    block.ControllableQ = pyo.Expression(
+        block.BUSES, rule=lambda blk, b: sum(ctrl_q[b]), doc="controllable injection (Mvar)"
+    )
+    _add_physics(feeder, block)
+    _add_limits(feeder, block, enforce_limits)
+    set_loss_coefficients(feeder, block, feeder.loss_coefficients(feeder.base_point))
+
+
+def _per_model_bus(
+    feeder: LinDistFlowFeeder, values: pd.Series | Mapping[int, float]
+) -> dict[int, float]:
+    """Sum values by model bus (missing buses are 0)."""
+    out = dict.fromkeys(feeder.buses, 0.0)
+    for bus, value in values.items():
+        out[feeder.bus_node_bus[int(bus)]] += float(value)
+    return out
+
+
+def set_fixed_injections(
+    feeder: LinDistFlowFeeder, block: Any, p_mw: pd.Series, q_mvar: pd.Series
+) -> None:
+    """Write uncontrolled net injections (MW, Mvar, injection positive, by bus) in place."""
+    block.p_fixed_mw.store_values(_per_model_bus(feeder, p_mw))
+    block.q_fixed_mvar.store_values(_per_model_bus(feeder, q_mvar))
+
+
+def set_loss_coefficients(feeder: LinDistFlowFeeder, block: Any, coef: LossCoefficients) -> None:
+    """Write an affine loss model into the block's mutable Params (in place).
+
+    Coefficients whose effect on a balance row (``max(r, x) * |a|``, pu) is below
+    ``TINY_COEF`` are written as 0, below the LP solver's own coefficient tolerance.
+    """
+    rn, base = feeder.network, feeder.network.base_mva
+    scale = np.maximum(rn.r_pu, rn.x_pu)
+
+    def clean(a: np.ndarray) -> np.ndarray:
+        return np.where(scale * np.abs(a) < TINY_COEF, 0.0, a)
+
+    ap, aq, aw = clean(coef.ap), clean(coef.aq), clean(coef.aw)
+    names = feeder.buses
+    edges = range(1, len(names))
+    block.loss_coef_p_per_mw.store_values({names[e]: float(ap[e] / base) for e in edges})
+    block.loss_coef_q_per_mvar.store_values({names[e]: float(aq[e] / base) for e in edges})
+    block.loss_coef_w.store_values({names[e]: float(aw[e]) for e in edges})
+    block.loss_const.store_values({names[e]: float(coef.a0[e]) for e in edges})
+
+
+def extract_state(feeder: LinDistFlowFeeder, block: Any) -> LinDistFlowResult:
+    """Read a solved block into a :class:`~gridlayers.dso.lindistflow.LinDistFlowResult`."""
+    base = feeder.network.base_mva
+    w = np.array([pyo.value(block.VmSq[b]) for b in feeder.buses])
+    p = np.concatenate(([0.0], [pyo.value(block.BranchP[b]) / base for b in feeder.buses[1:]]))
+    q = np.concatenate(([0.0], [pyo.value(block.BranchQ[b]) / base for b in feeder.buses[1:]]))
+    p_inj = [pyo.value(block.p_fixed_mw[b] + block.ControllableP[b]) for b in feeder.buses]
+    q_inj = [pyo.value(block.q_fixed_mvar[b] + block.ControllableQ[b]) for b in feeder.buses]
+    return feeder._result(np.array(p_inj) / base, np.array(q_inj) / base, OperatingPoint(w, p, q))
+
+
+def dlmp_usd_per_mwh(block: Any, duals: Mapping[Any, float] | None = None) -> pd.Series:
+    """Return the DLMP ($/MWh) of every model bus from the duals of ``PBalance``.
+
+    Parameters
+    ----------
+    block : pyomo Block
+        A solved block built by :func:`add_feeder_to_block` whose objective is in $/h.
+    duals : mapping, optional
+        Constraint -> dual value; defaults to the model's ``dual`` Suffix.
+
+    Returns
+    -------
+    pandas.Series
+        DLMP per model bus, the marginal cost of one more MW withdrawn there.
+
+    Notes
+    -----
+    ``PBalance[b]`` reads ``injection - outflow - ... = 0``; one more MW of load at ``b``
+    moves its right-hand side to +1, so for a minimisation the DLMP is the dual itself
+    (sign flipped for a maximisation). At the root it equals the interface price.
+
+    """
+    model = block.model()
+    source = duals if duals is not None else model.dual
+    objective = next(model.component_data_objects(pyo.Objective, active=True))
+    sign = 1.0 if objective.sense == pyo.minimize else -1.0
+    return pd.Series(
+        {b: sign * source[block.PBalance[b]] for b in block.BUSES}, name="dlmp_usd_per_mwh"
+    )
