@@ -51,5 +51,6 @@ def interval_hours(interval_min: float) -> float:
     -------
     float
         Interval length in hours (MW times this gives MWh).
+
     """
     return interval_min / MINUTES_PER_HOUR

@@ -17,6 +17,7 @@ clearing fills blocks in order.
 reduced: a flexible load of 5 MW worth 80 $/MWh is
 ``BidCurve(p_min_mw=-5.0, blocks=(BidBlock(5.0, 80.0),))``: the market either serves
 it (``x=0``, injection -5 MW) or sheds it (``x=5``) at 80 $/MWh of forgone value.
+
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class BidBlock:
         Width of the block in MW (>= 0).
     price_usd_per_mwh : float
         Marginal price of the block in $/MWh.
+
     """
 
     quantity_mw: float
@@ -55,6 +57,7 @@ class BidCurve:
         Net injection (MW) when no block is cleared; the lower end of the feasible range.
     blocks : tuple of BidBlock
         Blocks in non-decreasing price order.
+
     """
 
     p_min_mw: float
@@ -83,6 +86,7 @@ class BidCurve:
         -------
         float
             Cost in $/h (multiply by the interval length in hours for $).
+
         """
         remaining = p_mw - self.p_min_mw
         cost = 0.0

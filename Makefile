@@ -1,0 +1,36 @@
+# gridlayers: two commands on a fresh machine (Python >= 3.11 and make):
+#   make run    run scenarios/default.yaml and print the KPI summary
+#   make test   run the test suite
+# Each builds .venv on first use (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed-stamp
+SCENARIO ?= scenarios/default.yaml
+
+.PHONY: run test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gridlayers needs Python >= 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/gridlayers run $(SCENARIO)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,152 @@
+"""Command line interface: ``gridlayers run|validate|schema``.
+
+Invalid input of any kind exits with code 2 and one line on stderr naming the file,
+the field, what was expected and what was found. A run that fails part-way exits
+with code 1 after writing what it computed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridlayers.scenarios.load import ScenarioError, load_scenario
+from gridlayers.scenarios.schema import Scenario
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Co-simulate TSO/DSO/DER operating paradigms and compare them.")  # fmt: skip
+out = Console()
+err = Console(stderr=True)
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.")]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Output folder (default: runs/<scenario name>).")
+]
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (mosaik banners, pandapower warnings) off the console."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR", format="{level}: {message}")
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _load_resolved(path: Path) -> Scenario:
+    """Load, validate and resolve a scenario, or exit 2 with a one-line message."""
+    from gridlayers.scenarios.resolve import resolve_scenario
+
+    try:
+        scenario = load_scenario(path)
+        resolve_scenario(scenario, path)
+    except ScenarioError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return scenario
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    print(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))  # noqa: T201
+
+
+@app.command()
+def validate(scenario: ScenarioArg) -> None:
+    """Check a scenario and resolve every reference in it, without running anything."""
+    _quiet_libraries()
+    sc = _load_resolved(scenario)
+    out.print(f"{scenario}: valid ({len(sc.ldas)} LDAs, {sc.horizon.intervals} intervals of "
+              f"{sc.horizon.interval_min} min, paradigms: {', '.join(sc.paradigms)})",
+              soft_wrap=True)  # fmt: skip
+
+
+@app.command()
+def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
+    """Run a scenario's co-simulation, write results and print a KPI summary."""
+    from gridlayers.runner import run_scenario
+
+    _quiet_libraries()
+    sc = _load_resolved(scenario)
+    target = out_dir or sc.output.dir or Path("runs") / sc.name
+    total = sc.horizon.intervals * len(sc.paradigms)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:  # fmt: skip
+        task = bar.add_task(f"{sc.name}", total=total)
+        outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
+    _print_summary(outcome.summary)
+    out.print(f"results: {target}")
+    if not outcome.ok:
+        err.print(f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
+                  "results up to the failure are kept)", markup=False)  # fmt: skip
+        raise typer.Exit(1)
+
+
+def _advance(bar: Progress, task: Any) -> Callable[[str, int], None]:
+    def advance(paradigm: str, interval: int) -> None:
+        bar.update(task, advance=1, description=f"{paradigm} interval {interval + 1}")
+
+    return advance
+
+
+_ROWS = (
+    ("intervals", "intervals", "{:.0f}"),
+    ("total_cost_usd", "total cost [$]", "{:,.0f}"),
+    ("generation_cost_usd", "generation cost [$]", "{:,.0f}"),
+    ("unserved_energy_mwh", "unserved energy [MWh]", "{:.3f}"),
+    ("lda_import_mwh", "LDA import [MWh]", "{:,.2f}"),
+    ("losses_mwh", "feeder losses [MWh]", "{:.3f}"),
+    ("voltage_violations", "voltage violations [bus-int.]", "{:.0f}"),
+    ("thermal_violations", "thermal violations [branch-int.]", "{:.0f}"),
+    ("min_voltage_pu", "min voltage [pu]", "{:.4f}"),
+    ("max_voltage_pu", "max voltage [pu]", "{:.4f}"),
+    ("max_loading_percent", "max loading [%]", "{:.1f}"),
+    ("nonconverged_powerflows", "non-converged power flows", "{:.0f}"),
+    ("tso_variables", "TSO variables", "{:.0f}"),
+    ("tso_constraints", "TSO constraints", "{:.0f}"),
+    ("tso_solve_seconds", "TSO solve time [s]", "{:.2f}"),
+    ("wall_seconds", "wall time [s]", "{:.1f}"),
+)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    paradigms = summary["paradigms"]
+    table = Table(title=f"{summary['scenario']} ({summary['status']})")
+    table.add_column("KPI")
+    for name in paradigms:
+        table.add_column(name, justify="right")
+    for key, label, fmt in _ROWS:
+        cells = [paradigms[p].get(key) for p in paradigms]
+        table.add_row(escape(label), *["–" if c is None else fmt.format(c) for c in cells])
+    lmp_ldas = {lda for k in paradigms.values() for lda in k["interface_lmp_usd_per_mwh"]}
+    for lda in sorted(lmp_ldas):
+        cells = [
+            paradigms[p]["interface_lmp_usd_per_mwh"].get(lda, {}).get("mean") for p in paradigms
+        ]
+        table.add_row(
+            escape(f"mean LMP {lda} [$/MWh]"), *["–" if c is None else f"{c:.2f}" for c in cells]
+        )
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``gridlayers`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

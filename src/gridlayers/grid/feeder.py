@@ -1,0 +1,185 @@
+"""The physics layer of one LDA: AC power flow on its pandapower feeder every interval.
+
+The network is prepared once; each interval only writes the element set-points
+(``p_mw``/``q_mvar`` of loads, static generators and storage) and re-runs
+Newton–Raphson. pandapower's internal structures are reused between intervals
+(``recycle``: only the bus PQ injections are updated, the admittance matrix is
+kept) and the previous solution is the starting point. A power flow that does not
+converge is retried from a flat start with more iterations; if that fails too, the
+interval is flagged as non-converged and the run goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+
+from gridlayers.scenarios.schema import LimitsConfig
+
+log = logging.getLogger(__name__)
+
+_RECYCLE = {"bus_pq": True, "trafo": False, "gen": False}
+
+
+@dataclass(frozen=True)
+class FeederResult:
+    """What the physics layer reports for one feeder and interval.
+
+    Attributes
+    ----------
+    converged : bool
+        Whether an AC power flow solution was found (after the flat-start retry).
+    retried : bool
+        Whether the flat-start retry was needed.
+    p_import_mw, q_import_mvar : float
+        Realised flow from the transmission bus into the LDA (positive: the LDA draws
+        power). If the power flow failed, the lossless estimate (load minus generation).
+    losses_mw : float
+        Active losses in lines and transformers (NaN if not converged).
+    vm_pu : Series
+        Voltage magnitude per bus (indexed like ``net.bus``; NaN if not converged or isolated).
+    line_loading_percent, trafo_loading_percent : Series
+        Loading per line / transformer in percent of rating.
+    vm_min_pu, vm_max_pu, max_loading_percent : float
+        Extremes over the feeder (NaN if not converged).
+    voltage_violations, thermal_violations : int
+        Number of buses outside the voltage band / branches above the loading limit.
+
+    """
+
+    converged: bool
+    retried: bool
+    p_import_mw: float
+    q_import_mvar: float
+    losses_mw: float
+    vm_pu: pd.Series
+    line_loading_percent: pd.Series
+    trafo_loading_percent: pd.Series
+    vm_min_pu: float
+    vm_max_pu: float
+    max_loading_percent: float
+    voltage_violations: int
+    thermal_violations: int
+
+
+class Feeder:
+    """AC power flow of one LDA's feeder, prepared once and re-run every interval.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The feeder. It must have exactly one in-service ``ext_grid``: the T–D interface.
+        The feeder keeps its own deep copy.
+    limits : LimitsConfig
+        Voltage band (pu) and loading limit (%) used to count violations.
+
+    """
+
+    def __init__(self, net: pp.pandapowerNet, limits: LimitsConfig) -> None:
+        self.net = copy.deepcopy(net)
+        self.limits = limits
+        ext = self.net.ext_grid[self.net.ext_grid.in_service]
+        if len(ext) != 1:
+            msg = (
+                f"a feeder needs exactly one in-service ext_grid (its interface), found {len(ext)}"
+            )
+            raise ValueError(msg)
+        self._ext_index = ext.index[0]
+        self._warm = False
+
+    def run(
+        self,
+        load_p_mw: pd.Series | np.ndarray,
+        load_q_mvar: pd.Series | np.ndarray,
+        sgen_p_mw: pd.Series | np.ndarray,
+        storage_p_mw: pd.Series | np.ndarray | None = None,
+    ) -> FeederResult:
+        """Apply one interval's set-points and solve the AC power flow.
+
+        Parameters
+        ----------
+        load_p_mw, load_q_mvar : Series or ndarray
+            Per ``net.load`` row, MW / Mvar, load positive (pandapower convention).
+        sgen_p_mw : Series or ndarray
+            Per ``net.sgen`` row, MW, generation positive.
+        storage_p_mw : Series or ndarray, optional
+            Per ``net.storage`` row, MW, charging positive (pandapower convention).
+
+        Returns
+        -------
+        FeederResult
+
+        """
+        net = self.net
+        net.load["p_mw"] = np.asarray(load_p_mw, dtype=float)
+        net.load["q_mvar"] = np.asarray(load_q_mvar, dtype=float)
+        net.sgen["p_mw"] = np.asarray(sgen_p_mw, dtype=float)
+        if storage_p_mw is not None:
+            net.storage["p_mw"] = np.asarray(storage_p_mw, dtype=float)
+        converged, retried = self._solve()
+        return self._result(converged, retried)
+
+    def _solve(self) -> tuple[bool, bool]:
+        net = self.net
+        try:
+            if self._warm:
+                pp.runpp(net, recycle=_RECYCLE)
+            else:
+                pp.runpp(net, init="auto", numba=True)
+            self._warm = True
+            return True, False
+        except pp.LoadflowNotConverged:
+            log.warning("power flow did not converge; retrying from a flat start")
+        try:
+            pp.runpp(net, init="flat", max_iteration=50, numba=True)
+            self._warm = True
+            return True, True
+        except pp.LoadflowNotConverged:
+            self._warm = False  # the stored solution is not a valid starting point
+            return False, True
+
+    def _result(self, converged: bool, retried: bool) -> FeederResult:
+        net, lim = self.net, self.limits
+        if not converged:
+            nan_bus = pd.Series(np.nan, index=net.bus.index)
+            p_est = _in_service_sum(net, "load", "p_mw") - _in_service_sum(net, "sgen", "p_mw")
+            p_est += _in_service_sum(net, "storage", "p_mw")
+            q_est = _in_service_sum(net, "load", "q_mvar") - _in_service_sum(net, "sgen", "q_mvar")
+            return FeederResult(
+                False, retried, p_est, q_est, np.nan, nan_bus,
+                pd.Series(np.nan, index=net.line.index), pd.Series(np.nan, index=net.trafo.index),
+                np.nan, np.nan, np.nan, 0, 0,
+            )  # fmt: skip
+        vm = net.res_bus.vm_pu.copy()
+        line_loading = net.res_line.loading_percent.copy()
+        trafo_loading = net.res_trafo.loading_percent.copy()
+        loadings = pd.concat([line_loading, trafo_loading]).dropna()
+        vm_valid = vm.dropna()
+        losses = float(net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.sum())
+        return FeederResult(
+            converged=True,
+            retried=retried,
+            p_import_mw=float(net.res_ext_grid.p_mw.at[self._ext_index]),
+            q_import_mvar=float(net.res_ext_grid.q_mvar.at[self._ext_index]),
+            losses_mw=losses,
+            vm_pu=vm,
+            line_loading_percent=line_loading,
+            trafo_loading_percent=trafo_loading,
+            vm_min_pu=float(vm_valid.min()),
+            vm_max_pu=float(vm_valid.max()),
+            max_loading_percent=float(loadings.max()) if len(loadings) else 0.0,
+            voltage_violations=int(((vm_valid < lim.vm_min_pu) | (vm_valid > lim.vm_max_pu)).sum()),
+            thermal_violations=int((loadings > lim.max_loading_percent).sum()),
+        )
+
+
+def _in_service_sum(net: pp.pandapowerNet, table: str, column: str) -> float:
+    frame = net[table]
+    if frame.empty:
+        return 0.0
+    return float((frame[column] * frame.scaling)[frame.in_service].sum())

@@ -1,0 +1,121 @@
+"""Run a scenario end to end: output folder, metadata, co-simulation, KPIs, summary.
+
+A run writes into its output folder:
+
+``scenario.resolved.yaml``  the validated scenario with every default filled in
+``results.duckdb``          every interval's results (see :mod:`gridlayers.results.store`)
+``<table>.parquet``         the same tables as Parquet files
+``summary.json``            status, metadata (versions, seed, timings) and KPIs per paradigm
+
+Results are stored as each interval completes; if a simulator fails, the run is
+marked ``failed`` with the error, and the KPIs of everything computed so far are
+still written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridlayers.conventions import interval_hours
+from gridlayers.results.kpis import paradigm_kpis
+from gridlayers.results.store import ResultStore
+from gridlayers.scenarios.schema import Scenario
+
+_VERSIONED = ("gridlayers", "mosaik", "mosaik-api-v3", "pandapower", "simbench", "pyomo",
+              "highspy", "numpy", "pandas", "duckdb")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where a run wrote its results and what it measured."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every paradigm completed."""
+        return self.summary["status"] == "completed"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_scenario(
+    scenario: Scenario,
+    out_dir: Path,
+    on_interval: Callable[[str, int], None] | None = None,
+) -> RunOutcome:
+    """Run every paradigm of a scenario and write results under ``out_dir``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated (and resolved) scenario.
+    out_dir : Path
+        Output folder (created; an existing results database is replaced).
+    on_interval : callable, optional
+        Progress callback ``(paradigm, interval)``.
+
+    Returns
+    -------
+    RunOutcome
+
+    """
+    from gridlayers.cosim import run_world
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = scenario.model_dump(mode="json", by_alias=True)
+    (out_dir / "scenario.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    db = out_dir / "results.duckdb"
+    db.unlink(missing_ok=True)
+    store = ResultStore(db)
+    summary: dict[str, Any] = {
+        "scenario": scenario.name, "status": "completed", "error": None,
+        "metadata": {"seed": scenario.seed, "versions": _versions(),
+                     "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+        "paradigms": {},
+    }  # fmt: skip
+    interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
+    hours = interval_hours(scenario.horizon.interval_min)
+    started = time.perf_counter()
+    try:
+        for paradigm in scenario.paradigms:
+            t0 = time.perf_counter()
+            callback = (lambda k, p=paradigm: on_interval(p, k)) if on_interval else None
+            try:
+                run_world(scenario, paradigm, store, callback)
+            except Exception as exc:  # noqa: BLE001 - record, keep what was computed
+                summary["status"] = "failed"
+                summary["error"] = f"{paradigm}: {type(exc).__name__}: {exc}"
+                (out_dir / "error.log").write_text(traceback.format_exc())
+            kpis = paradigm_kpis(store, paradigm, hours, interfaces)
+            kpis["wall_seconds"] = round(time.perf_counter() - t0, 3)
+            kpis["intervals_planned"] = scenario.horizon.intervals
+            summary["paradigms"][paradigm] = kpis
+            if summary["status"] == "failed":
+                break
+        summary["metadata"]["wall_seconds"] = round(time.perf_counter() - started, 3)
+        summary["outputs"] = [p.name for p in store.export_parquet(out_dir)]
+    finally:
+        store.close()
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return RunOutcome(out_dir, summary)

@@ -1,0 +1,85 @@
+"""Resolve every reference in a scenario without running anything.
+
+Checks that need data: the transmission case or JSON file loads, each SimBench
+code exists, each feeder has exactly one interface (ext_grid), each interface bus
+exists in the transmission net, and standard profile names exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gridlayers.scenarios.load import ScenarioError
+from gridlayers.scenarios.schema import Scenario
+
+
+def _net_or_error(source: object, file: Path, field: str, kind: str) -> object:
+    from gridlayers.grid.networks import network_from_source
+
+    try:
+        return network_from_source(source)
+    except FileNotFoundError as exc:
+        raise ScenarioError(file, field, f"{kind} file not found: {exc.filename}") from None
+    except ValueError as exc:
+        raise ScenarioError(file, field, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a scenario problem
+        problem = f"cannot load {kind}: {type(exc).__name__}: {exc}"
+        raise ScenarioError(file, field, problem) from None
+
+
+def resolve_scenario(scenario: Scenario, file: Path) -> None:
+    """Raise :class:`ScenarioError` for the first reference that does not resolve.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A structurally valid scenario.
+    file : Path
+        The scenario file (named in error messages).
+
+    """
+    from gridlayers.grid.networks import simbench_codes
+    from gridlayers.grid.profiles import standard_profile_names
+
+    tr = scenario.transmission
+    tr_field = "transmission.case" if tr.case else "transmission.json"
+    net = _net_or_error(tr, file, tr_field, "transmission network")
+    if tr.load_profile != "flat" and tr.load_profile not in standard_profile_names():
+        raise ScenarioError(file, "transmission.load_profile",
+                            f"unknown SimBench standard load profile {tr.load_profile!r}",
+                            "use e.g. 'mv_urban', 'mv_rural' or 'flat'.")  # fmt: skip
+    for i, lda in enumerate(scenario.ldas):
+        base = f"ldas[{i}]"
+        if lda.interface_bus not in net.bus.index:
+            raise ScenarioError(
+                file, f"{base}.interface_bus",
+                f"bus {lda.interface_bus} is not in the transmission net "
+                f"(valid: {net.bus.index.min()}..{net.bus.index.max()})",
+            )  # fmt: skip
+        feeder = lda.feeder
+        if feeder.simbench and feeder.simbench not in simbench_codes():
+            raise ScenarioError(
+                file, f"{base}.feeder.simbench", f"unknown SimBench code {feeder.simbench!r}",
+                "use a code such as '1-MV-rural--0-sw' (simbench.collect_all_simbench_codes()).",
+            )  # fmt: skip
+        _check_feeder(feeder, file, base)
+
+
+def _check_feeder(feeder: object, file: Path, base: str) -> None:
+    from gridlayers.grid.profiles import standard_profile_names
+
+    if not feeder.simbench:
+        for attr in ("load_profile", "sgen_profile"):
+            name = getattr(feeder, attr)
+            if name not in standard_profile_names():
+                raise ScenarioError(file, f"{base}.feeder.{attr}",
+                                    f"unknown SimBench standard profile {name!r}")  # fmt: skip
+    field = f"{base}.feeder." + ("json" if feeder.json_path is not None else "pandapower")
+    if feeder.simbench:
+        field = f"{base}.feeder.simbench"
+    net = _net_or_error(feeder, file, field, "feeder network")
+    n_ext = int(net.ext_grid.in_service.sum())
+    if n_ext != 1:
+        raise ScenarioError(file, field,
+                            f"a feeder needs exactly one in-service ext_grid (its T–D interface), "
+                            f"found {n_ext}")  # fmt: skip

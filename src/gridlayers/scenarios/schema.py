@@ -1,0 +1,259 @@
+"""Scenario schema: the YAML file that decides what a gridlayers run does.
+
+Every field carries its unit in its description. The schema is printed by
+``gridlayers schema``; ``docs/scenario-reference.md`` explains it with examples.
+Structural checks live here; checks that need to open networks or profiles
+(does the SimBench code exist, is the interface bus in the transmission net)
+live in :mod:`gridlayers.scenarios.resolve`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from gridlayers.conventions import (
+    DEFAULT_MAX_LOADING_PERCENT,
+    DEFAULT_VM_MAX_PU,
+    DEFAULT_VM_MIN_PU,
+)
+
+#: Profile resolution of SimBench data in minutes.
+PROFILE_RESOLUTION_MIN = 15
+
+Paradigm = Literal["passive"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _relative_to_scenario(path: Path | None, info: ValidationInfo) -> Path | None:
+    """Resolve ``path`` against the scenario file's folder (passed as validation context)."""
+    if path is None or path.is_absolute() or not info.context:
+        return path
+    return Path(info.context["base_dir"]) / path
+
+
+def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        found = ", ".join(given) if given else "none"
+        msg = f"give exactly one {what} source out of {', '.join(fields)} (found: {found})"
+        raise ValueError(msg)
+
+
+class TransmissionConfig(_Strict):
+    """The transmission system the TSO clears (DC-OPF)."""
+
+    case: str | None = Field(
+        None,
+        description="Name of a pandapower.networks function, e.g. 'case39' or 'case118'.",
+    )
+    json_path: Path | None = Field(
+        None,
+        alias="json",
+        description="Path to a pandapower JSON network (relative to the scenario file).",
+    )
+    load_profile: str = Field(
+        "mv_urban",
+        description=(
+            "SimBench standard load profile that scales every transmission load over time "
+            "(normalised to its annual peak, so the net's p_mw is the annual peak), or 'flat'."
+        ),
+    )
+    min_generation: Literal["dispatchable", "must_run"] = Field(
+        "dispatchable",
+        description=(
+            "The DC-OPF has no unit commitment. 'dispatchable': every generator may go down to "
+            "0 MW (units can be decommitted); 'must_run': min_p_mw of gen/sgen/ext_grid is "
+            "enforced, as in pandapower's rundcopp (may be infeasible at low load)."
+        ),
+    )
+
+    _resolve_json = field_validator("json_path")(_relative_to_scenario)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TransmissionConfig:
+        _exactly_one(self, ("case", "json_path"), "transmission network")
+        return self
+
+
+class FeederConfig(_Strict):
+    """The distribution network of one LDA, solved with AC power flow every interval."""
+
+    simbench: str | None = Field(
+        None, description="SimBench code, e.g. '1-MV-rural--0-sw'; uses the feeder's own profiles."
+    )
+    json_path: Path | None = Field(
+        None,
+        alias="json",
+        description="Path to a pandapower JSON feeder (relative to the scenario).",
+    )
+    pandapower: str | None = Field(
+        None, description="Name of a pandapower.networks feeder function, e.g. 'mv_oberrhein'."
+    )
+    load_scaling: float = Field(1.0, ge=0.0, description="Multiplier on every load (-).")
+    sgen_scaling: float = Field(
+        1.0, ge=0.0, description="Multiplier on every static generator (-)."
+    )
+    load_profile: str = Field(
+        "mv_semiurb",
+        description=(
+            "SimBench standard load profile for feeders without their own profiles "
+            "(JSON or pandapower.networks feeders); ignored for SimBench feeders."
+        ),
+    )
+    sgen_profile: str = Field(
+        "PV3",
+        description=(
+            "SimBench standard generation profile for static generators of feeders without "
+            "their own profiles; ignored for SimBench feeders."
+        ),
+    )
+
+    _resolve_json = field_validator("json_path")(_relative_to_scenario)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FeederConfig:
+        _exactly_one(self, ("simbench", "json_path", "pandapower"), "feeder network")
+        return self
+
+
+class LimitsConfig(_Strict):
+    """Operating limits used to count violations in the physics layer."""
+
+    vm_min_pu: float = Field(DEFAULT_VM_MIN_PU, gt=0.0, description="Lower voltage limit (pu).")
+    vm_max_pu: float = Field(DEFAULT_VM_MAX_PU, gt=0.0, description="Upper voltage limit (pu).")
+    max_loading_percent: float = Field(
+        DEFAULT_MAX_LOADING_PERCENT, gt=0.0, description="Line/transformer loading limit (%)."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitsConfig:
+        if self.vm_min_pu >= self.vm_max_pu:
+            msg = f"vm_min_pu ({self.vm_min_pu}) must be below vm_max_pu ({self.vm_max_pu})"
+            raise ValueError(msg)
+        return self
+
+
+class LDAConfig(_Strict):
+    """One local distribution area: a feeder below one T–D interface bus."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Identifier (letters, digits, underscore; starts with a letter).",
+    )
+    interface_bus: int = Field(
+        ge=0, description="Index of the interface bus in the transmission net's bus table."
+    )
+    feeder: FeederConfig
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+
+class HorizonConfig(_Strict):
+    """Which market intervals are simulated."""
+
+    start: dt.datetime = Field(
+        description=(
+            "Start of the first interval, e.g. '2016-06-01 00:00'. Profiles are read at the same "
+            "day of year and time of day in the profile year."
+        )
+    )
+    intervals: int = Field(gt=0, description="Number of market intervals (-).")
+    interval_min: int = Field(
+        15,
+        gt=0,
+        description="Interval length in minutes: a multiple of 15 or a divisor of 15.",
+    )
+
+    @field_validator("interval_min")
+    @classmethod
+    def _compatible_with_profiles(cls, value: int) -> int:
+        if value % PROFILE_RESOLUTION_MIN and PROFILE_RESOLUTION_MIN % value:
+            msg = f"interval_min must be a multiple or divisor of 15 minutes, found {value}"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def interval_s(self) -> int:
+        """Interval length in seconds (the mosaik step size)."""
+        return self.interval_min * 60
+
+
+class ForecastConfig(_Strict):
+    """Forecast errors: decisions use forecasts, the physics layer uses actuals."""
+
+    load_error_std: float = Field(
+        0.03, ge=0.0, description="Std. dev. of the relative load forecast error (-)."
+    )
+    pv_error_std: float = Field(
+        0.10, ge=0.0, description="Std. dev. of the relative PV forecast error (-)."
+    )
+    wind_error_std: float = Field(
+        0.10, ge=0.0, description="Std. dev. of the relative wind forecast error (-)."
+    )
+
+
+class OutputConfig(_Strict):
+    """What a run writes under its output folder."""
+
+    dir: Path | None = Field(
+        None, description="Output folder; default 'runs/<scenario name>'. --out overrides it."
+    )
+    bus_voltages: bool = Field(
+        True, description="Store every feeder bus voltage of every interval (larger results)."
+    )
+
+
+class SimulatorsConfig(_Strict):
+    """How each mosaik simulator is started."""
+
+    feeder: Literal["python", "cmd"] = Field(
+        "python", description="'python': in-process; 'cmd': one subprocess per LDA feeder."
+    )
+    market: Literal["python", "cmd"] = Field(
+        "python", description="'python': in-process; 'cmd': TSO market in a subprocess."
+    )
+
+
+class Scenario(_Strict):
+    """A gridlayers scenario (one YAML file)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Scenario name (file-safe).")
+    description: str = Field("", description="Free text.")
+    seed: int = Field(0, ge=0, description="Random seed for forecast errors and DER placement.")
+    transmission: TransmissionConfig
+    ldas: list[LDAConfig] = Field(min_length=1, description="The LDAs below the transmission net.")
+    horizon: HorizonConfig
+    paradigms: list[Paradigm] = Field(
+        default_factory=lambda: ["passive"],
+        min_length=1,
+        description=(
+            "Operational paradigms to run. 'passive': no DER coordination; each LDA's realised "
+            "interface flow enters the TSO clearing as load at its interface bus."
+        ),
+    )
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    simulators: SimulatorsConfig = Field(default_factory=SimulatorsConfig)
+
+    @field_validator("ldas")
+    @classmethod
+    def _unique_names(cls, ldas: list[LDAConfig]) -> list[LDAConfig]:
+        names = [lda.name for lda in ldas]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"LDA names must be unique, found duplicates {dupes}"
+            raise ValueError(msg)
+        return ldas

@@ -1,0 +1,138 @@
+"""The mosaik co-simulation against a direct, mosaik-free recomputation of the same intervals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import write_scenario
+from gridlayers.grid import build_lda_physics
+from gridlayers.grid.networks import transmission_network
+from gridlayers.grid.profiles import load_scale
+from gridlayers.market import TransmissionMarket
+from gridlayers.runner import run_scenario
+from gridlayers.scenarios import load_scenario
+from gridlayers.simulators.feeder import FeederSim
+
+
+def _table(out: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    import yaml
+
+    from conftest import DEFAULT
+
+    data = yaml.safe_load(DEFAULT.read_text())
+    data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 4, "interval_min": 15}
+    folder = tmp_path_factory.mktemp("small")
+    scenario = load_scenario(write_scenario(folder, data))
+    outcome = run_scenario(scenario, folder / "out")
+    return scenario, outcome
+
+
+def test_run_matches_direct_recomputation(small_run: tuple) -> None:
+    scenario, outcome = small_run
+    assert outcome.ok, outcome.summary["error"]
+    out = outcome.out_dir
+    net = transmission_network(scenario.transmission)
+    market = TransmissionMarket(net)
+    scale = load_scale(scenario.transmission.load_profile, scenario.horizon)
+    physics = {lda.name: build_lda_physics(scenario, lda.name) for lda in scenario.ldas}
+    for k in range(scenario.horizon.intervals):
+        extra = {}
+        for lda in scenario.ldas:
+            feeder, prof = physics[lda.name]
+            r = feeder.run(prof.load_p_mw.iloc[k], prof.load_q_mvar.iloc[k], prof.sgen_p_mw.iloc[k])
+            extra[lda.interface_bus] = r.p_import_mw
+            stored = _table(out, f"SELECT p_import_mw, losses_mw FROM feeder_interval "
+                                 f"WHERE interval={k} AND lda='{lda.name}'")  # fmt: skip
+            assert stored[0] == pytest.approx((r.p_import_mw, r.losses_mw), abs=1e-9)
+        cleared = market.clear(load_p_mw=net.load.p_mw * net.load.scaling * scale[k],
+                               extra_load_mw=extra)  # fmt: skip
+        cost = _table(out, f"SELECT total_cost_usd FROM market_interval WHERE interval={k}")[0][0]
+        assert cost == pytest.approx(cleared.cost_usd_per_h * 0.25, rel=1e-9)
+        for lda in scenario.ldas:
+            lmp = _table(out, f"SELECT lmp_usd_per_mwh FROM lmp WHERE interval={k} "
+                              f"AND bus={lda.interface_bus}")[0][0]  # fmt: skip
+            assert lmp == pytest.approx(cleared.lmp.at[lda.interface_bus], rel=1e-7)
+
+
+def test_summary_kpis_agree_with_stored_series(small_run: tuple) -> None:
+    scenario, outcome = small_run
+    out = outcome.out_dir
+    summary = json.loads((out / "summary.json").read_text())
+    kpis = summary["paradigms"]["passive"]
+    assert summary["status"] == "completed"
+    assert kpis["intervals"] == 4
+    total = _table(out, "SELECT sum(total_cost_usd) FROM market_interval")[0][0]
+    assert kpis["total_cost_usd"] == pytest.approx(total)
+    imports = _table(out, "SELECT sum(p_import_mw) FROM feeder_interval")[0][0]
+    assert kpis["lda_import_mwh"] == pytest.approx(imports * 0.25)
+    n_buses = _table(out, "SELECT count(*) FROM bus_voltage WHERE interval=0")[0][0]
+    assert n_buses > 200  # three MV feeders' buses stored
+    assert {"results.duckdb", "summary.json", "scenario.resolved.yaml"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert set(kpis["interface_lmp_usd_per_mwh"]) == {"rural", "semiurban", "urban"}
+
+
+def test_subprocess_simulators_give_identical_results(small_run: tuple, tmp_path: Path) -> None:
+    scenario, outcome = small_run
+    as_cmd = scenario.model_copy(update={"simulators": scenario.simulators.model_copy(
+        update={"feeder": "cmd", "market": "cmd"})})  # fmt: skip
+    result = run_scenario(as_cmd, tmp_path / "cmd")
+    assert result.ok, result.summary["error"]
+    query = "SELECT interval, lda, p_import_mw FROM feeder_interval ORDER BY interval, lda"
+    assert _table(result.out_dir, query) == _table(outcome.out_dir, query)
+    query = "SELECT lmp_usd_per_mwh FROM lmp ORDER BY interval, bus"
+    lmps = [row[0] for row in _table(result.out_dir, query)]
+    assert lmps == pytest.approx([row[0] for row in _table(outcome.out_dir, query)], rel=1e-7)
+
+
+def test_crashing_simulator_is_recorded_and_results_kept(
+    small_run: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario, _ = small_run
+    original = FeederSim.step
+
+    def crash_at_interval_2(self: FeederSim, time: int, inputs: dict, max_advance: int) -> int:
+        if time >= 2 * scenario.horizon.interval_s:
+            msg = "simulated feeder crash"
+            raise RuntimeError(msg)
+        return original(self, time, inputs, max_advance)
+
+    monkeypatch.setattr(FeederSim, "step", crash_at_interval_2)
+    result = run_scenario(scenario, tmp_path / "crash")
+    assert not result.ok
+    assert "simulated feeder crash" in result.summary["error"]
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["paradigms"]["passive"]["intervals"] == 2  # intervals 0 and 1 kept
+    assert (result.out_dir / "error.log").read_text().count("simulated feeder crash")
+
+
+def test_cli_run_writes_summary(small_run: tuple, tmp_path: Path) -> None:
+    scenario, _ = small_run
+    file = tmp_path / "s.yaml"
+    import yaml
+
+    file.write_text(yaml.safe_dump(scenario.model_dump(mode="json", by_alias=True)))
+    done = subprocess.run(
+        [sys.executable, "-m", "gridlayers.cli", "run", str(file), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "total cost [$]" in done.stdout
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["status"] == "completed"
