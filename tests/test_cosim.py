@@ -36,6 +36,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 
     data = yaml.safe_load(DEFAULT.read_text())
     data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 4, "interval_min": 15}
+    for lda in data["ldas"]:  # the plain wiring; DER dispatch is checked separately below
+        lda.pop("der", None)
     folder = tmp_path_factory.mktemp("small")
     scenario = load_scenario(write_scenario(folder, data))
     outcome = run_scenario(scenario, folder / "out")
@@ -56,16 +58,22 @@ def test_run_matches_direct_recomputation(small_run: tuple) -> None:
             feeder, prof = physics[lda.name]
             r = feeder.run(prof.load_p_mw.iloc[k], prof.load_q_mvar.iloc[k], prof.sgen_p_mw.iloc[k])
             extra[lda.interface_bus] = r.p_import_mw
-            stored = _table(out, f"SELECT p_import_mw, losses_mw FROM feeder_interval "
-                                 f"WHERE interval={k} AND lda='{lda.name}'")  # fmt: skip
+            stored = _table(
+                out,
+                f"SELECT p_import_mw, losses_mw FROM feeder_interval "
+                f"WHERE interval={k} AND lda='{lda.name}'",
+            )
             assert stored[0] == pytest.approx((r.p_import_mw, r.losses_mw), abs=1e-9)
-        cleared = market.clear(load_p_mw=net.load.p_mw * net.load.scaling * scale[k],
-                               extra_load_mw=extra)  # fmt: skip
+        cleared = market.clear(
+            load_p_mw=net.load.p_mw * net.load.scaling * scale[k], extra_load_mw=extra
+        )
         cost = _table(out, f"SELECT total_cost_usd FROM market_interval WHERE interval={k}")[0][0]
         assert cost == pytest.approx(cleared.cost_usd_per_h * 0.25, rel=1e-9)
         for lda in scenario.ldas:
-            lmp = _table(out, f"SELECT lmp_usd_per_mwh FROM lmp WHERE interval={k} "
-                              f"AND bus={lda.interface_bus}")[0][0]  # fmt: skip
+            lmp = _table(
+                out,
+                f"SELECT lmp_usd_per_mwh FROM lmp WHERE interval={k} AND bus={lda.interface_bus}",
+            )[0][0]
             assert lmp == pytest.approx(cleared.lmp.at[lda.interface_bus], rel=1e-7)
 
 
@@ -90,8 +98,11 @@ def test_summary_kpis_agree_with_stored_series(small_run: tuple) -> None:
 
 def test_subprocess_simulators_give_identical_results(small_run: tuple, tmp_path: Path) -> None:
     scenario, outcome = small_run
-    as_cmd = scenario.model_copy(update={"simulators": scenario.simulators.model_copy(
-        update={"feeder": "cmd", "market": "cmd"})})  # fmt: skip
+    as_cmd = scenario.model_copy(
+        update={
+            "simulators": scenario.simulators.model_copy(update={"feeder": "cmd", "market": "cmd"})
+        }
+    )
     result = run_scenario(as_cmd, tmp_path / "cmd")
     assert result.ok, result.summary["error"]
     query = "SELECT interval, lda, p_import_mw FROM feeder_interval ORDER BY interval, lda"
@@ -131,8 +142,53 @@ def test_cli_run_writes_summary(small_run: tuple, tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump(scenario.model_dump(mode="json", by_alias=True)))
     done = subprocess.run(
         [sys.executable, "-m", "gridlayers.cli", "run", str(file), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert "total cost [$]" in done.stdout
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_passive_der_dispatch_reaches_the_physics(tmp_path: Path) -> None:
+    """Aggregators self-schedule with forecasts, dispatch with actuals, feeders see it."""
+    import yaml
+
+    from conftest import DEFAULT
+    from gridlayers.grid import Feeder
+    from gridlayers.lda import build_lda
+
+    data = yaml.safe_load(DEFAULT.read_text())
+    data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 3, "interval_min": 15}
+    data["ldas"] = data["ldas"][:1]
+    scenario = load_scenario(write_scenario(tmp_path, data))
+    outcome = run_scenario(scenario, tmp_path / "out")
+    assert outcome.ok, outcome.summary["error"]
+    model = build_lda(scenario, "rural")  # fresh devices, same seed
+    assert len(model.devices) > 50
+    feeder = Feeder(model.net, model.config.limits)
+    for k in range(3):
+        iv, fc, act = (
+            model.interval(k),
+            model.conditions(k, "forecast"),
+            model.conditions(k, "actual"),
+        )
+        der = {}
+        for dev in model.devices:
+            p_set = dev.self_schedule_mw(iv, fc[dev.device_id])
+            der[dev.device_id] = dev.dispatch(p_set, iv, act[dev.device_id], fc[dev.device_id]).p_mw
+        r = feeder.run(
+            model.actual.load_p_mw.iloc[k],
+            model.actual.load_q_mvar.iloc[k],
+            model.sgen_p_mw(k, der),
+        )
+        stored = _table(
+            outcome.out_dir, f"SELECT p_import_mw FROM feeder_interval WHERE interval={k}"
+        )
+        assert stored[0][0] == pytest.approx(r.p_import_mw, abs=1e-9)
+        energy = _table(
+            outcome.out_dir,
+            f"SELECT sum(der_energy_mwh) FROM aggregator_interval WHERE interval={k}",
+        )
+        assert energy[0][0] == pytest.approx(sum(der.values()) * 0.25, abs=1e-9)

@@ -23,6 +23,9 @@ def _fields(schema: dict, defs: dict) -> set[str]:
 def test_every_scenario_field_is_in_the_reference() -> None:
     schema = Scenario.model_json_schema(by_alias=True)
     text = REFERENCE.read_text()
-    missing = sorted(f for f in _fields(schema, schema["$defs"]) if f"`{f}`" not in text
-                     and f"`limits.{f}`" not in text)  # fmt: skip
+    missing = sorted(
+        f
+        for f in _fields(schema, schema["$defs"])
+        if f"`{f}`" not in text and f"`limits.{f}`" not in text
+    )
     assert not missing, f"document these fields in {REFERENCE.name}: {missing}"

@@ -41,8 +41,9 @@ def test_feeder_equals_direct_runpp_over_a_day(code: str) -> None:
         ref = _direct(net, prof, k)
         assert result.converged
         np.testing.assert_allclose(result.vm_pu, ref.res_bus.vm_pu, atol=1e-8)
-        np.testing.assert_allclose(result.line_loading_percent, ref.res_line.loading_percent,
-                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            result.line_loading_percent, ref.res_line.loading_percent, atol=1e-6
+        )
         assert result.p_import_mw == pytest.approx(ref.res_ext_grid.p_mw.iloc[0], abs=1e-7)
         assert result.q_import_mvar == pytest.approx(ref.res_ext_grid.q_mvar.iloc[0], abs=1e-7)
         losses = ref.res_line.pl_mw.sum() + ref.res_trafo.pl_mw.sum()

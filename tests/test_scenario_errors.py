@@ -79,13 +79,17 @@ def test_structural_errors_name_field(
 
 
 REFERENCES = [
-    ("ldas.0.feeder", {"simbench": "1-MV-nowhere--0-sw"}, "ldas[0].feeder.simbench",
-     "unknown SimBench code"),
+    (
+        "ldas.0.feeder",
+        {"simbench": "1-MV-nowhere--0-sw"},
+        "ldas[0].feeder.simbench",
+        "unknown SimBench code",
+    ),
     ("ldas.1.interface_bus", 5000, "ldas[1].interface_bus", "not in the transmission net"),
     ("transmission", {"case": "case_missing"}, "transmission.case", "no network function"),
     ("transmission", {"json": "nowhere.json"}, "transmission.json", "not found"),
     ("transmission.load_profile", "nonsense", "transmission.load_profile", "unknown SimBench"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("path", "value", "field", "words"), REFERENCES)
@@ -115,9 +119,13 @@ def test_cli_malformed_exits_2_with_one_line(
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("name: [unclosed\n", "invalid YAML: line"), ("- just\n- a list\n", "YAML mapping"),
-     ("", "YAML mapping"), ("name: !!python/object:os.system x\n", "invalid YAML")],
-)  # fmt: skip
+    [
+        ("name: [unclosed\n", "invalid YAML: line"),
+        ("- just\n- a list\n", "YAML mapping"),
+        ("", "YAML mapping"),
+        ("name: !!python/object:os.system x\n", "invalid YAML"),
+    ],
+)
 def test_cli_bad_yaml_exits_2(tmp_path: Path, text: str, words: str) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text(text)

@@ -24,8 +24,12 @@ from rich.table import Table
 from gridlayers.scenarios.load import ScenarioError, load_scenario
 from gridlayers.scenarios.schema import Scenario
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Co-simulate TSO/DSO/DER operating paradigms and compare them.")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Co-simulate TSO/DSO/DER operating paradigms and compare them.",
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -70,9 +74,11 @@ def validate(scenario: ScenarioArg) -> None:
     """Check a scenario and resolve every reference in it, without running anything."""
     _quiet_libraries()
     sc = _load_resolved(scenario)
-    out.print(f"{scenario}: valid ({len(sc.ldas)} LDAs, {sc.horizon.intervals} intervals of "
-              f"{sc.horizon.interval_min} min, paradigms: {', '.join(sc.paradigms)})",
-              soft_wrap=True)  # fmt: skip
+    out.print(
+        f"{scenario}: valid ({len(sc.ldas)} LDAs, {sc.horizon.intervals} intervals of "
+        f"{sc.horizon.interval_min} min, paradigms: {', '.join(sc.paradigms)})",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -84,15 +90,23 @@ def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
     sc = _load_resolved(scenario)
     target = out_dir or sc.output.dir or Path("runs") / sc.name
     total = sc.horizon.intervals * len(sc.paradigms)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
         task = bar.add_task(f"{sc.name}", total=total)
         outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
     _print_summary(outcome.summary)
     out.print(f"results: {target}")
     if not outcome.ok:
-        err.print(f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
-                  "results up to the failure are kept)", markup=False)  # fmt: skip
+        err.print(
+            f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
+            "results up to the failure are kept)",
+            markup=False,
+        )
         raise typer.Exit(1)
 
 

@@ -1,37 +1,55 @@
-"""mosaik wiring of one scenario run (the data flow of DESIGN.md, one market interval).
+"""mosaik wiring of one paradigm (the data flow of one market interval, DESIGN.md).
 
-Paradigm ``passive``: per interval, each LDA's feeder runs AC power flow with actual
-load and generation; its realised import enters the TSO clearing as load at the
-interface bus (same mosaik time, no lag); the collector stores everything.
+Simulators and their links (``⇢`` = time-shifted by one mosaik second, see
+:mod:`gridlayers.agents` for the phases inside an interval):
+
+``passive``      aggregators → feeders (self-scheduled DER) → TSO (realised import)
+``minimal_dso``  aggregators → TSO (portfolio) and → DSO (offers, proposed split);
+                 DSO → TSO (firm exchange); TSO ⇢ aggregators (awards);
+                 TSO ⇢ DSO (interface LMP); DSO ⇢ aggregators (checked set-points)
+``total_dso``    aggregators → DSO (offers) → TSO (virtual resource);
+                 TSO ⇢ DSO (award) ⇢ aggregators (disaggregated set-points)
+``total_tso``    aggregators → DSO (offers) → TSO (feeder inputs for the embedded
+                 LinDistFlow models); TSO ⇢ DSO (set-points) ⇢ aggregators
+always           aggregators → feeders (realised DER) → collector; every agent → collector
 """
 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import mosaik
 
+from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.agents.lda_cache import lda_model, release
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
-from gridlayers.simulators.market import META as MARKET_META
+from gridlayers.simulators.market import OUT_ATTRS as MARKET_OUTPUTS
 
-_MODULES = {"Feeder": "gridlayers.simulators.feeder", "Market": "gridlayers.simulators.market"}
-_CLASSES = {"Feeder": "FeederSim", "Market": "MarketSim"}
+PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
+
+_STARTERS = {
+    "Feeder": ("gridlayers.simulators.feeder", "FeederSim", "feeder"),
+    "Market": ("gridlayers.simulators.market", "MarketSim", "market"),
+    "Aggregator": ("gridlayers.agents.aggregator", "AggregatorSim", "agents"),
+    "DSO": ("gridlayers.agents.dso", "DSOSim", "agents"),
+}
 
 
 def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
     """Return mosaik's SIM_CONFIG: each simulator in-process or as a subprocess (``cmd``)."""
-    modes = {"Feeder": scenario.simulators.feeder, "Market": scenario.simulators.market}
     config: dict[str, dict[str, str]] = {
         "Collector": {"python": "gridlayers.simulators.collector:Collector"}
     }
-    for name, mode in modes.items():
-        if mode == "python":
-            config[name] = {"python": f"{_MODULES[name]}:{_CLASSES[name]}"}
+    for name, (module, cls, field) in _STARTERS.items():
+        if getattr(scenario.simulators, field) == "python":
+            config[name] = {"python": f"{module}:{cls}"}
         else:
-            config[name] = {"cmd": f"{sys.executable} -m {_MODULES[name]} %(addr)s"}
+            config[name] = {"cmd": f"{sys.executable} -m {module} %(addr)s"}
     return config
 
 
@@ -48,42 +66,108 @@ def run_world(
     scenario : Scenario
         The validated scenario.
     paradigm : str
-        Which paradigm to wire (currently ``"passive"``).
+        One of :data:`PARADIGMS`.
     store : ResultStore
         Open store the collector writes into, interval by interval.
     on_interval : callable, optional
-        Called with the interval number after each interval is stored (progress).
+        Called with the interval number once every feeder of that interval is stored.
 
     """
-    if paradigm != "passive":
-        msg = f"paradigm {paradigm!r} is not wired"
+    if paradigm not in PARADIGMS:
+        msg = f"unknown paradigm {paradigm!r}; known: {PARADIGMS}"
         raise ValueError(msg)
+    run_id = uuid.uuid4().hex
     data = scenario.model_dump(mode="json", by_alias=True)
-    horizon = scenario.horizon
     world = mosaik.World(
-        sim_config(scenario), mosaik_config={"start_timeout": 120}, skip_greetings=True
+        sim_config(scenario), mosaik_config={"start_timeout": 180}, skip_greetings=True
     )
     try:
-        feeders = {
-            lda.name: world.start("Feeder", scenario=data).Feeder(lda=lda.name)
-            for lda in scenario.ldas
-        }
-        bus_of = {lda.name: lda.interface_bus for lda in scenario.ldas}
-        tso = world.start("Market", scenario=data).TSO(
-            interfaces={e.full_id: bus_of[name] for name, e in feeders.items()}
+        _wire(
+            world,
+            scenario,
+            paradigm,
+            store,
+            on_interval,
+            dict(scenario=data, paradigm=paradigm, run_id=run_id),
         )
-        sources = {e.full_id: ["feeder", name] for name, e in feeders.items()}
-        sources[tso.full_id] = ["market", "tso"]
-        collector = world.start(
-            "Collector", store=store, paradigm=paradigm, start=horizon.start,
-            interval_s=horizon.interval_s, bus_voltages=scenario.output.bus_voltages,
-            on_interval=on_interval,
-        ).Collector(sources=sources)  # fmt: skip
-        market_attrs = [a for a in MARKET_META["models"]["TSO"]["attrs"] if a != "P_import[MW]"]
-        for entity in feeders.values():
-            world.connect(entity, tso, "P_import[MW]")
-            world.connect(entity, collector, *FEEDER_OUTPUTS)
-        world.connect(tso, collector, *market_attrs)
+        horizon = scenario.horizon
         world.run(until=horizon.intervals * horizon.interval_s, print_progress=False)
     finally:
         world.shutdown()
+        release(run_id)
+
+
+def _wire(
+    world: mosaik.World,
+    scenario: Scenario,
+    paradigm: str,
+    store: ResultStore,
+    on_interval: Callable[[int], None] | None,
+    common: dict[str, Any],
+) -> None:
+    sources: dict[str, list[str]] = {}
+    feeders, aggs, dsos = {}, {}, {}
+    for lda in scenario.ldas:
+        model = lda_model(common["run_id"], scenario, lda.name)
+        fsim = world.start("Feeder", **common)
+        feeders[lda.name] = fsim.Feeder(lda=lda.name)
+        sources[feeders[lda.name].full_id] = ["feeder", lda.name]
+        if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
+            offset = PHASE_OFFER if paradigm == "passive" else PHASE_DISPATCH
+            world.set_initial_event(feeders[lda.name].sid, offset)
+        if model.aggregators:
+            asim = world.start("Aggregator", **common)
+            for name in model.aggregators:
+                entity = asim.Aggregator(lda=lda.name, aggregator=name)
+                aggs[entity.full_id] = (lda.name, entity)
+                sources[entity.full_id] = ["aggregator", f"{lda.name}.{name}"]
+            world.set_initial_event(entity.sid, PHASE_OFFER)
+        if paradigm != "passive":
+            dsos[lda.name] = world.start("DSO", **common).DSO(lda=lda.name)
+            sources[dsos[lda.name].full_id] = ["dso", lda.name]
+    interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
+    tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
+    sources[tso.full_id] = ["market", "tso"]
+    horizon = scenario.horizon
+    collector = world.start(
+        "Collector",
+        store=store,
+        paradigm=paradigm,
+        start=horizon.start,
+        interval_s=horizon.interval_s,
+        bus_voltages=scenario.output.bus_voltages,
+        on_interval=on_interval,
+    ).Collector(sources=sources)
+    _connect(world, paradigm, feeders, aggs, dsos, tso, collector)
+
+
+def _connect(
+    world: mosaik.World,
+    paradigm: str,
+    feeders: dict,
+    aggs: dict,
+    dsos: dict,
+    tso: Any,
+    collector: Any,
+) -> None:
+    shifted = {"time_shifted": 1}
+    for feeder in feeders.values():
+        world.connect(feeder, collector, *FEEDER_OUTPUTS)
+        if paradigm == "passive":
+            world.connect(feeder, tso, "P_import[MW]")
+    for lda, agg in aggs.values():
+        world.connect(agg, feeders[lda], "DER_P[MW]")
+        world.connect(agg, collector, "der_cost[USD/h]", "der_energy[MWh]", "curtailed[MWh]")
+        if paradigm == "passive":
+            continue
+        world.connect(agg, dsos[lda], "offers")
+        world.connect(dsos[lda], agg, "setpoints[MW]", **shifted)
+        if paradigm == "minimal_dso":
+            world.connect(agg, tso, "portfolio")
+            world.connect(agg, dsos[lda], "proposed[MW]")
+            world.connect(tso, agg, "awards", **shifted)
+    for dso in dsos.values():
+        world.connect(dso, tso, "bid", "tso_inputs")
+        world.connect(tso, dso, "awards", "interface_LMP", "tso_setpoints", **shifted)
+        world.connect(dso, collector, "dso_report")
+    world.connect(tso, collector, *MARKET_OUTPUTS)

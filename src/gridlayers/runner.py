@@ -32,8 +32,18 @@ from gridlayers.results.kpis import paradigm_kpis
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
 
-_VERSIONED = ("gridlayers", "mosaik", "mosaik-api-v3", "pandapower", "simbench", "pyomo",
-              "highspy", "numpy", "pandas", "duckdb")  # fmt: skip
+_VERSIONED = (
+    "gridlayers",
+    "mosaik",
+    "mosaik-api-v3",
+    "pandapower",
+    "simbench",
+    "pyomo",
+    "highspy",
+    "numpy",
+    "pandas",
+    "duckdb",
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,16 @@ def run_scenario(
     db.unlink(missing_ok=True)
     store = ResultStore(db)
     summary: dict[str, Any] = {
-        "scenario": scenario.name, "status": "completed", "error": None,
-        "metadata": {"seed": scenario.seed, "versions": _versions(),
-                     "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+        "scenario": scenario.name,
+        "status": "completed",
+        "error": None,
+        "metadata": {
+            "seed": scenario.seed,
+            "versions": _versions(),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
         "paradigms": {},
-    }  # fmt: skip
+    }
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     hours = interval_hours(scenario.horizon.interval_min)
     started = time.perf_counter()

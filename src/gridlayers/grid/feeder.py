@@ -151,10 +151,20 @@ class Feeder:
             p_est += _in_service_sum(net, "storage", "p_mw")
             q_est = _in_service_sum(net, "load", "q_mvar") - _in_service_sum(net, "sgen", "q_mvar")
             return FeederResult(
-                False, retried, p_est, q_est, np.nan, nan_bus,
-                pd.Series(np.nan, index=net.line.index), pd.Series(np.nan, index=net.trafo.index),
-                np.nan, np.nan, np.nan, 0, 0,
-            )  # fmt: skip
+                False,
+                retried,
+                p_est,
+                q_est,
+                np.nan,
+                nan_bus,
+                pd.Series(np.nan, index=net.line.index),
+                pd.Series(np.nan, index=net.trafo.index),
+                np.nan,
+                np.nan,
+                np.nan,
+                0,
+                0,
+            )
         vm = net.res_bus.vm_pu.copy()
         line_loading = net.res_line.loading_percent.copy()
         trafo_loading = net.res_trafo.loading_percent.copy()

@@ -7,6 +7,9 @@ interval it finished. Tables (one row per paradigm, interval and element):
 ``market_interval``  TSO clearing per interval ($ over the interval, seconds, problem size)
 ``lmp``              LMP per transmission bus ($/MWh)
 ``bus_voltage``      voltage per feeder bus (pu), if enabled
+``interface_interval`` cleared interchange per LDA (MW, injection positive) and its LMP
+``aggregator_interval`` DER cost ($), energy and curtailment (MWh) per aggregator
+``dso_interval``     redispatch cost ($), predicted violations, DLMP statistics per LDA
 ``event``            non-converged power flows, failures and other notable events
 """
 
@@ -30,7 +33,8 @@ CREATE TABLE IF NOT EXISTS feeder_interval (
 CREATE TABLE IF NOT EXISTS market_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP,
     total_cost_usd DOUBLE, generation_cost_usd DOUBLE, unserved_mwh DOUBLE,
-    solve_seconds DOUBLE, tso_variables INTEGER, tso_constraints INTEGER, status VARCHAR
+    solve_seconds DOUBLE, tso_variables INTEGER, tso_constraints INTEGER, status VARCHAR,
+    interface_values INTEGER
 );
 CREATE TABLE IF NOT EXISTS lmp (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, bus INTEGER, lmp_usd_per_mwh DOUBLE
@@ -38,13 +42,36 @@ CREATE TABLE IF NOT EXISTS lmp (
 CREATE TABLE IF NOT EXISTS bus_voltage (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, bus INTEGER, vm_pu DOUBLE
 );
+CREATE TABLE IF NOT EXISTS interface_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
+    cleared_injection_mw DOUBLE, lmp_usd_per_mwh DOUBLE
+);
+CREATE TABLE IF NOT EXISTS aggregator_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, aggregator VARCHAR,
+    der_cost_usd DOUBLE, der_energy_mwh DOUBLE, curtailed_mwh DOUBLE
+);
+CREATE TABLE IF NOT EXISTS dso_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
+    redispatch_cost_usd DOUBLE, violations_predicted INTEGER, dlmp_min_usd_per_mwh DOUBLE,
+    dlmp_mean_usd_per_mwh DOUBLE, dlmp_max_usd_per_mwh DOUBLE, solve_seconds DOUBLE,
+    values_exchanged INTEGER
+);
 CREATE TABLE IF NOT EXISTS event (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, source VARCHAR, kind VARCHAR,
     message VARCHAR
 );
 """
 
-TABLES = ("feeder_interval", "market_interval", "lmp", "bus_voltage", "event")
+TABLES = (
+    "feeder_interval",
+    "market_interval",
+    "lmp",
+    "bus_voltage",
+    "interface_interval",
+    "aggregator_interval",
+    "dso_interval",
+    "event",
+)
 
 
 class ResultStore:
@@ -84,9 +111,17 @@ class ResultStore:
         """Record a notable event (non-convergence, failure, retry)."""
         self.append(
             "event",
-            [dict(paradigm=paradigm, interval=interval, time=time, source=source, kind=kind,
-                  message=message)],
-        )  # fmt: skip
+            [
+                dict(
+                    paradigm=paradigm,
+                    interval=interval,
+                    time=time,
+                    source=source,
+                    kind=kind,
+                    message=message,
+                )
+            ],
+        )
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run a SQL query and return a DataFrame."""

@@ -45,23 +45,29 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
     tr_field = "transmission.case" if tr.case else "transmission.json"
     net = _net_or_error(tr, file, tr_field, "transmission network")
     if tr.load_profile != "flat" and tr.load_profile not in standard_profile_names():
-        raise ScenarioError(file, "transmission.load_profile",
-                            f"unknown SimBench standard load profile {tr.load_profile!r}",
-                            "use e.g. 'mv_urban', 'mv_rural' or 'flat'.")  # fmt: skip
+        raise ScenarioError(
+            file,
+            "transmission.load_profile",
+            f"unknown SimBench standard load profile {tr.load_profile!r}",
+            "use e.g. 'mv_urban', 'mv_rural' or 'flat'.",
+        )
     for i, lda in enumerate(scenario.ldas):
         base = f"ldas[{i}]"
         if lda.interface_bus not in net.bus.index:
             raise ScenarioError(
-                file, f"{base}.interface_bus",
+                file,
+                f"{base}.interface_bus",
                 f"bus {lda.interface_bus} is not in the transmission net "
                 f"(valid: {net.bus.index.min()}..{net.bus.index.max()})",
-            )  # fmt: skip
+            )
         feeder = lda.feeder
         if feeder.simbench and feeder.simbench not in simbench_codes():
             raise ScenarioError(
-                file, f"{base}.feeder.simbench", f"unknown SimBench code {feeder.simbench!r}",
+                file,
+                f"{base}.feeder.simbench",
+                f"unknown SimBench code {feeder.simbench!r}",
                 "use a code such as '1-MV-rural--0-sw' (simbench.collect_all_simbench_codes()).",
-            )  # fmt: skip
+            )
         _check_feeder(feeder, file, base)
 
 
@@ -72,14 +78,17 @@ def _check_feeder(feeder: object, file: Path, base: str) -> None:
         for attr in ("load_profile", "sgen_profile"):
             name = getattr(feeder, attr)
             if name not in standard_profile_names():
-                raise ScenarioError(file, f"{base}.feeder.{attr}",
-                                    f"unknown SimBench standard profile {name!r}")  # fmt: skip
+                raise ScenarioError(
+                    file, f"{base}.feeder.{attr}", f"unknown SimBench standard profile {name!r}"
+                )
     field = f"{base}.feeder." + ("json" if feeder.json_path is not None else "pandapower")
     if feeder.simbench:
         field = f"{base}.feeder.simbench"
     net = _net_or_error(feeder, file, field, "feeder network")
     n_ext = int(net.ext_grid.in_service.sum())
     if n_ext != 1:
-        raise ScenarioError(file, field,
-                            f"a feeder needs exactly one in-service ext_grid (its T–D interface), "
-                            f"found {n_ext}")  # fmt: skip
+        raise ScenarioError(
+            file,
+            field,
+            f"a feeder needs exactly one in-service ext_grid (its T–D interface), found {n_ext}",
+        )

@@ -27,6 +27,7 @@ from gridlayers.conventions import (
     DEFAULT_VM_MAX_PU,
     DEFAULT_VM_MIN_PU,
 )
+from gridlayers.der.config import DERConfig
 
 #: Profile resolution of SimBench data in minutes.
 PROFILE_RESOLUTION_MIN = 15
@@ -159,6 +160,10 @@ class LDAConfig(_Strict):
     )
     feeder: FeederConfig
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    der: DERConfig = Field(
+        default_factory=DERConfig,
+        description="DER of the LDA: explicit devices and penetration rules (see docs/der.md).",
+    )
 
 
 class HorizonConfig(_Strict):
@@ -205,6 +210,19 @@ class ForecastConfig(_Strict):
     )
 
 
+class SettlementConfig(_Strict):
+    """How deviations of the realised interface flow from the cleared interchange are paid."""
+
+    imbalance_price_usd_per_mwh: float = Field(
+        50.0,
+        ge=0.0,
+        description=(
+            "Price paid on the absolute deviation between realised and cleared interface "
+            "energy of every LDA and interval ($/MWh)."
+        ),
+    )
+
+
 class OutputConfig(_Strict):
     """What a run writes under its output folder."""
 
@@ -224,6 +242,10 @@ class SimulatorsConfig(_Strict):
     )
     market: Literal["python", "cmd"] = Field(
         "python", description="'python': in-process; 'cmd': TSO market in a subprocess."
+    )
+    agents: Literal["python", "cmd"] = Field(
+        "python",
+        description="'python': in-process; 'cmd': each LDA's DSO and aggregators in subprocesses.",
     )
 
 
@@ -245,6 +267,7 @@ class Scenario(_Strict):
         ),
     )
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    settlement: SettlementConfig = Field(default_factory=SettlementConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     simulators: SimulatorsConfig = Field(default_factory=SimulatorsConfig)
 

@@ -1,8 +1,9 @@
 """mosaik adapter that writes every interval's results into the run's ResultStore.
 
-Always runs in-process (it holds the open database). It is created with an explicit
-map from each source entity's full id to what it is (``("feeder", lda)`` or
-``("market", "tso")``), so no entity id is parsed.
+Event-based: it steps whenever any source publishes, and files each output under the
+interval ``time // interval_s``. Always in-process (it holds the open database). It
+is created with an explicit map from each source's full id to ``[kind, name]``
+(``feeder``/LDA, ``market``/tso, ``aggregator``/``lda.aggregator``, ``dso``/LDA).
 """
 
 from __future__ import annotations
@@ -18,29 +19,20 @@ from gridlayers.results.store import ResultStore
 
 META: Meta = {
     "api_version": "3.0",
-    "type": "time-based",
+    "type": "event-based",
     "models": {
         "Collector": {"public": True, "params": ["sources"], "attrs": [], "any_inputs": True}
     },
 }
 
 
-def _value(inputs: dict[str, dict[str, Any]], attr: str, source: str) -> Any:
-    return inputs[attr][source]
-
-
 class Collector(mosaik_api_v3.Simulator):
-    """Writes feeder and market outputs of each interval to the store as they arrive."""
+    """Writes feeder, market, aggregator and DSO outputs to the store as they arrive."""
 
     def __init__(self) -> None:
         super().__init__(META)
         self._sources: dict[str, tuple[str, str]] = {}
-        self._store: ResultStore | None = None
-        self._paradigm = ""
-        self._start: dt.datetime | None = None
-        self._interval_s = 0
-        self._bus_voltages = True
-        self._on_interval: Callable[[int], None] | None = None
+        self._done: set[tuple[int, str]] = set()
 
     def init(
         self,
@@ -64,61 +56,141 @@ class Collector(mosaik_api_v3.Simulator):
     def create(self, num: int, model: str, *, sources: dict[str, list[str]]) -> list[CreateResult]:
         """Create the collector; ``sources`` maps full ids to ``[kind, name]``."""
         self._sources = {full_id: (kind, name) for full_id, (kind, name) in sources.items()}
+        self._feeders = sum(kind == "feeder" for kind, _ in self._sources.values())
         return [{"eid": "collector", "type": model}]
 
-    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
-        """Write all inputs of interval ``time // step`` to the store."""
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
+        """Write all inputs that arrived at ``time`` under interval ``time // step``."""
         k = time // self._interval_s
-        stamp = self._start + dt.timedelta(seconds=k * self._interval_s)
-        data = inputs.get("collector", {})
-        for full_id, (kind, name) in self._sources.items():
-            if kind == "feeder":
-                self._write_feeder(data, full_id, name, k, stamp)
-            elif kind == "market":
-                self._write_market(data, full_id, k, stamp)
-        if self._on_interval is not None:
-            self._on_interval(k)
-        return time + self._interval_s
+        key = dict(
+            paradigm=self._paradigm,
+            interval=k,
+            time=self._start + dt.timedelta(seconds=k * self._interval_s),
+        )
+        by_source: dict[str, dict[str, Any]] = {}
+        for attr, values in inputs.get("collector", {}).items():
+            for source, value in values.items():
+                by_source.setdefault(source, {})[attr] = value
+        writers = {
+            "feeder": self._feeder,
+            "market": self._market,
+            "aggregator": self._aggregator,
+            "dso": self._dso,
+        }
+        for source, data in by_source.items():
+            kind, name = self._sources[source]
+            writers[kind](data, name, key)
 
-    def _write_feeder(
-        self, data: dict[str, Any], src: str, lda: str, k: int, stamp: dt.datetime
-    ) -> None:
-        def v(attr: str) -> Any:
-            return _value(data, attr, src)
-
-        key = dict(paradigm=self._paradigm, interval=k, time=stamp)
-        self._store.append("feeder_interval", [dict(
-            **key, lda=lda, p_import_mw=v("P_import[MW]"), q_import_mvar=v("Q_import[MVAr]"),
-            losses_mw=v("P_loss[MW]"), vm_min_pu=v("Vm_min[pu]"), vm_max_pu=v("Vm_max[pu]"),
-            max_loading_percent=v("loading_max[%]"),
-            voltage_violations=v("voltage_violations[-]"),
-            thermal_violations=v("thermal_violations[-]"),
-            converged=v("converged[-]"), retried=v("retried[-]"),
-        )])  # fmt: skip
-        if not v("converged[-]"):
+    def _feeder(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
+        if "P_import[MW]" not in v:
+            return
+        self._store.append(
+            "feeder_interval",
+            [
+                dict(
+                    **key,
+                    lda=lda,
+                    p_import_mw=v["P_import[MW]"],
+                    q_import_mvar=v["Q_import[MVAr]"],
+                    losses_mw=v["P_loss[MW]"],
+                    vm_min_pu=v["Vm_min[pu]"],
+                    vm_max_pu=v["Vm_max[pu]"],
+                    max_loading_percent=v["loading_max[%]"],
+                    voltage_violations=v["voltage_violations[-]"],
+                    thermal_violations=v["thermal_violations[-]"],
+                    converged=v["converged[-]"],
+                    retried=v["retried[-]"],
+                )
+            ],
+        )
+        if not v["converged[-]"]:
             message = "AC power flow failed after a flat-start retry; lossless estimate used"
-            self._store.event(self._paradigm, k, stamp, lda, "powerflow_not_converged", message)
-        elif v("retried[-]"):
-            self._store.event(self._paradigm, k, stamp, lda, "powerflow_retried",
-                              "AC power flow converged only from a flat start")  # fmt: skip
+            self._event(key, lda, "powerflow_not_converged", message)
+        elif v["retried[-]"]:
+            self._event(key, lda, "powerflow_retried", "AC power flow converged from a flat start")
         if self._bus_voltages:
-            self._store.append("bus_voltage", [
-                dict(**key, lda=lda, bus=int(b), vm_pu=vm) for b, vm in v("Vm[pu]").items()
-            ])  # fmt: skip
+            self._store.append(
+                "bus_voltage",
+                [dict(**key, lda=lda, bus=int(b), vm_pu=vm) for b, vm in v["Vm[pu]"].items()],
+            )
+        self._done.add((key["interval"], lda))
+        if self._on_interval and sum(k == key["interval"] for k, _ in self._done) == self._feeders:
+            self._on_interval(key["interval"])
 
-    def _write_market(self, data: dict[str, Any], src: str, k: int, stamp: dt.datetime) -> None:
-        def v(attr: str) -> Any:
-            return _value(data, attr, src)
-
+    def _market(self, v: dict[str, Any], _name: str, key: dict[str, Any]) -> None:
+        if "cost[USD/h]" not in v:
+            return
         hours = self._interval_s / 3600.0
-        key = dict(paradigm=self._paradigm, interval=k, time=stamp)
-        self._store.append("market_interval", [dict(
-            **key, total_cost_usd=v("cost[USD/h]") * hours,
-            generation_cost_usd=v("generation_cost[USD/h]") * hours,
-            unserved_mwh=v("unserved[MW]") * hours, solve_seconds=v("solve_time[s]"),
-            tso_variables=v("tso_variables[-]"), tso_constraints=v("tso_constraints[-]"),
-            status=v("status[-]"),
-        )])  # fmt: skip
-        self._store.append("lmp", [
-            dict(**key, bus=int(b), lmp_usd_per_mwh=p) for b, p in v("LMP[USD/MWh]").items()
-        ])  # fmt: skip
+        self._store.append(
+            "market_interval",
+            [
+                dict(
+                    **key,
+                    total_cost_usd=v["cost[USD/h]"] * hours,
+                    generation_cost_usd=v["generation_cost[USD/h]"] * hours,
+                    unserved_mwh=v["unserved[MW]"] * hours,
+                    solve_seconds=v["solve_time[s]"],
+                    tso_variables=v["tso_variables[-]"],
+                    tso_constraints=v["tso_constraints[-]"],
+                    status=v["status[-]"],
+                    interface_values=v["interface_values[-]"],
+                )
+            ],
+        )
+        self._store.append(
+            "lmp",
+            [dict(**key, bus=int(b), lmp_usd_per_mwh=p) for b, p in v["LMP[USD/MWh]"].items()],
+        )
+        self._store.append(
+            "interface_interval",
+            [
+                dict(
+                    **key, lda=lda, cleared_injection_mw=p, lmp_usd_per_mwh=v["interface_LMP"][lda]
+                )
+                for lda, p in v["interchange[MW]"].items()
+            ],
+        )
+
+    def _aggregator(self, v: dict[str, Any], name: str, key: dict[str, Any]) -> None:
+        if "der_cost[USD/h]" not in v:
+            return
+        lda, aggregator = name.split(".", 1)
+        hours = self._interval_s / 3600.0
+        self._store.append(
+            "aggregator_interval",
+            [
+                dict(
+                    **key,
+                    lda=lda,
+                    aggregator=aggregator,
+                    der_cost_usd=v["der_cost[USD/h]"] * hours,
+                    der_energy_mwh=v["der_energy[MWh]"],
+                    curtailed_mwh=v["curtailed[MWh]"],
+                )
+            ],
+        )
+
+    def _dso(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
+        if "dso_report" not in v:
+            return
+        r = v["dso_report"]
+        hours = self._interval_s / 3600.0
+        self._store.append(
+            "dso_interval",
+            [
+                dict(
+                    **key,
+                    lda=lda,
+                    redispatch_cost_usd=r["redispatch_cost_usd_per_h"] * hours,
+                    violations_predicted=r["violations_predicted"],
+                    dlmp_min_usd_per_mwh=r["dlmp_min"],
+                    dlmp_mean_usd_per_mwh=r["dlmp_mean"],
+                    dlmp_max_usd_per_mwh=r["dlmp_max"],
+                    solve_seconds=r["solve_seconds"],
+                    values_exchanged=r["values_exchanged"],
+                )
+            ],
+        )
+
+    def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
+        self._store.event(key["paradigm"], key["interval"], key["time"], source, kind, message)

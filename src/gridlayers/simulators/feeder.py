@@ -1,7 +1,10 @@
 """mosaik adapter for the physics layer: one ``Feeder`` entity per LDA.
 
-Outputs carry their unit in the attribute name. ``P_import[MW]`` is the realised
-flow from the transmission bus into the LDA (positive: the LDA draws power).
+Event-based: a feeder steps when its aggregators' realised DER injections arrive
+(``DER_P[MW]``, a ``{device id: MW}`` dict per aggregator); an LDA without DER steps
+on its own at the dispatch phase of every interval. Outputs carry their unit in the
+attribute name. ``P_import[MW]`` is the realised flow from the transmission bus into
+the LDA (positive: the LDA draws power).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Any
 import mosaik_api_v3
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from gridlayers.grid import Feeder, FeederProfiles, FeederResult, build_lda_physics
-from gridlayers.scenarios.schema import Scenario
+from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.agents.lda_cache import lda_model
+from gridlayers.grid import Feeder, FeederResult
+from gridlayers.lda import LDAModel
 
 #: Output attribute -> function reading it from a FeederResult.
 OUTPUTS: dict[str, Any] = {
@@ -32,9 +37,9 @@ OUTPUTS: dict[str, Any] = {
 
 META: Meta = {
     "api_version": "3.0",
-    "type": "time-based",
+    "type": "event-based",
     "models": {
-        "Feeder": {"public": True, "params": ["lda"], "attrs": list(OUTPUTS)},
+        "Feeder": {"public": True, "params": ["lda"], "attrs": [*OUTPUTS, "DER_P[MW]"]},
     },
 }
 
@@ -44,15 +49,22 @@ class FeederSim(mosaik_api_v3.Simulator):
 
     def __init__(self) -> None:
         super().__init__(META)
-        self._feeders: dict[str, tuple[Feeder, FeederProfiles]] = {}
+        self._feeders: dict[str, tuple[Feeder, LDAModel]] = {}
         self._results: dict[str, FeederResult] = {}
-        self._scenario: Scenario | None = None
-        self._step_s = 0
 
-    def init(self, sid: str, time_resolution: float = 1.0, *, scenario: dict[str, Any]) -> Meta:
-        """Take the scenario (as a JSON-ready dict) that defines the feeders."""
-        self._scenario = Scenario.model_validate(scenario)
-        self._step_s = round(self._scenario.horizon.interval_s / time_resolution)
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        *,
+        scenario: dict[str, Any],
+        paradigm: str,
+        run_id: str,
+    ) -> Meta:
+        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
+        self._scenario, self._run_id = scenario, run_id
+        self._step_s = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
+        self._offset = PHASE_OFFER if paradigm == "passive" else PHASE_DISPATCH
         return self.meta
 
     def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
@@ -60,23 +72,30 @@ class FeederSim(mosaik_api_v3.Simulator):
         if num != 1 or lda in self._feeders:
             msg = f"create one Feeder per LDA, once (got num={num}, lda={lda!r})"
             raise ValueError(msg)
-        self._feeders[lda] = build_lda_physics(self._scenario, lda)
+        m = lda_model(self._run_id, self._scenario, lda)
+        self._feeders[lda] = (Feeder(m.net, m.config.limits), m)
         return [{"eid": lda, "type": model}]
 
-    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
-        """Run the power flow of interval ``time // step`` with actual loads and generation."""
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
+        """Run the power flow of interval ``time // step`` with actual loads and DER."""
         k = time // self._step_s
-        for lda, (feeder, prof) in self._feeders.items():
+        self_scheduled = False
+        for lda, (feeder, m) in self._feeders.items():
+            der: dict[str, float] = {}
+            for per_aggregator in inputs.get(lda, {}).get("DER_P[MW]", {}).values():
+                der.update(per_aggregator)
+            self_scheduled |= not m.der_sgen
             self._results[lda] = feeder.run(
-                prof.load_p_mw.iloc[k], prof.load_q_mvar.iloc[k], prof.sgen_p_mw.iloc[k]
+                m.actual.load_p_mw.iloc[k], m.actual.load_q_mvar.iloc[k], m.sgen_p_mw(k, der)
             )
-        return time + self._step_s
+        return (k + 1) * self._step_s + self._offset if self_scheduled else None
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the requested outputs of the last interval."""
         return {
             eid: {attr: OUTPUTS[attr](self._results[eid]) for attr in attrs}
             for eid, attrs in outputs.items()
+            if eid in self._results
         }
 
 

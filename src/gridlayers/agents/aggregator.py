@@ -1,0 +1,154 @@
+"""mosaik agent for DER aggregators: one entity per (LDA, aggregator).
+
+Phase ``t0+0``: offers from device state and *forecast* conditions — per device
+(``offers``) and as one merged portfolio curve (``portfolio``). Under ``passive`` the
+devices self-schedule and are dispatched at once. Under ``minimal_dso`` the TSO's
+portfolio award arrives at ``t0+1`` and is split in merit order (``proposed``),
+without network knowledge. Final ``setpoints`` (from the DSO) arrive at ``t0+2``:
+devices are dispatched under *actual* conditions and the realised injections go to
+the feeder (``DER_P[MW]``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import mosaik_api_v3
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
+
+from gridlayers.agents import PHASE_OFFER
+from gridlayers.agents.lda_cache import lda_model
+from gridlayers.der import Aggregator
+from gridlayers.der.curves import merge_bid_curves
+from gridlayers.domain import BidCurve
+from gridlayers.lda import LDAModel
+from gridlayers.simulators.codec import encode_curve, first_value
+
+ATTRS = [
+    "offers",
+    "portfolio",
+    "awards",
+    "setpoints[MW]",
+    "proposed[MW]",
+    "DER_P[MW]",
+    "der_cost[USD/h]",
+    "der_energy[MWh]",
+    "curtailed[MWh]",
+]
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "event-based",
+    "models": {"Aggregator": {"public": True, "params": ["lda", "aggregator"], "attrs": ATTRS}},
+}
+
+
+@dataclass
+class _Entity:
+    lda: LDAModel
+    aggregator: Aggregator
+    offers: dict[str, BidCurve] = field(default_factory=dict)
+    out: dict[str, Any] = field(default_factory=dict)
+
+
+class AggregatorSim(mosaik_api_v3.Simulator):
+    """Builds offers, splits awards, and dispatches devices for each aggregator entity."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self._entities: dict[str, _Entity] = {}
+
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        *,
+        scenario: dict[str, Any],
+        paradigm: str,
+        run_id: str,
+    ) -> Meta:
+        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
+        self._scenario, self._paradigm, self._run_id = scenario, paradigm, run_id
+        self._step = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
+        return self.meta
+
+    def create(self, num: int, model: str, *, lda: str, aggregator: str) -> list[CreateResult]:
+        """Create the entity of aggregator ``aggregator`` in LDA ``lda``."""
+        m = lda_model(self._run_id, self._scenario, lda)
+        eid = f"{lda}.{aggregator}"
+        self._entities[eid] = _Entity(m, m.aggregators[aggregator])
+        return [{"eid": eid, "type": model}]
+
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
+        """Offer at the start of each interval; split awards; dispatch final set-points."""
+        k, phase = divmod(time, self._step)
+        for eid, ent in self._entities.items():
+            ent.out = {}
+            got = inputs.get(eid, {})
+            if phase == PHASE_OFFER:
+                self._offer(ent, k)
+            awards = first_value(got, "awards")
+            if awards is not None:  # minimal_dso: the TSO awarded the portfolio
+                award = float(awards[f"agg:{eid}"])
+                ent.out["proposed[MW]"] = ent.aggregator.setpoints(award, ent.offers)
+            setpoints = first_value(got, "setpoints[MW]")
+            if setpoints is not None:
+                self._dispatch(ent, k, setpoints)
+        return (k + 1) * self._step if phase == PHASE_OFFER else None
+
+    def _offer(self, ent: _Entity, k: int) -> None:
+        iv, forecast = ent.lda.interval(k), ent.lda.conditions(k, "forecast")
+        ent.offers = {
+            d.device_id: d.offer(iv, forecast[d.device_id]) for d in ent.aggregator.devices
+        }
+        if self._paradigm == "passive":
+            own = {
+                d.device_id: d.self_schedule_mw(iv, forecast[d.device_id])
+                for d in ent.aggregator.devices
+            }
+            self._dispatch(ent, k, own)
+            return
+        ent.out["offers"] = {
+            dev_id: {"bus": dev.bus, **encode_curve(ent.offers[dev_id])}
+            for dev_id, dev in ((d.device_id, d) for d in ent.aggregator.devices)
+        }
+        ent.out["portfolio"] = encode_curve(merge_bid_curves(list(ent.offers.values())))
+
+    def _dispatch(self, ent: _Entity, k: int, setpoints: dict[str, float]) -> None:
+        iv = ent.lda.interval(k)
+        actual, forecast = ent.lda.conditions(k, "actual"), ent.lda.conditions(k, "forecast")
+        realised, cost, energy, curtailed = {}, 0.0, 0.0, 0.0
+        for dev in ent.aggregator.devices:
+            offer = ent.offers[dev.device_id]
+            p_set = min(max(float(setpoints[dev.device_id]), offer.p_min_mw), offer.p_max_mw)
+            result = dev.dispatch(p_set, iv, actual[dev.device_id], forecast[dev.device_id])
+            realised[dev.device_id] = result.p_mw
+            cost += offer.cost_usd_per_h(p_set)
+            energy += result.energy_mwh
+            curtailed += result.curtailed_mwh
+        ent.out.update(
+            {
+                "DER_P[MW]": realised,
+                "der_cost[USD/h]": cost,
+                "der_energy[MWh]": energy,
+                "curtailed[MWh]": curtailed,
+            }
+        )
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        """Return the outputs produced in the last step (event-based: nothing else)."""
+        return {
+            eid: {a: self._entities[eid].out[a] for a in attrs if a in self._entities[eid].out}
+            for eid, attrs in outputs.items()
+        }
+
+
+def main() -> None:
+    """Start the agent as a separate process (``cmd``/``connect`` starters)."""
+    mosaik_api_v3.start_simulation(AggregatorSim(), "gridlayers DER aggregator agent")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
