@@ -85,7 +85,8 @@ def test_summary_kpis_agree_with_stored_series(small_run: tuple) -> None:
     assert summary["status"] == "completed"
     assert kpis["intervals"] == 4
     total = _table(out, "SELECT sum(total_cost_usd) FROM market_interval")[0][0]
-    assert kpis["total_cost_usd"] == pytest.approx(total)
+    assert kpis["total_cost"] == pytest.approx(total)  # no DER, no unserved energy: TSO objective
+    assert kpis["imbalance_cost"] == 0.0  # passive: the TSO cleared the realised flows
     imports = _table(out, "SELECT sum(p_import_mw) FROM feeder_interval")[0][0]
     assert kpis["lda_import_mwh"] == pytest.approx(imports * 0.25)
     n_buses = _table(out, "SELECT count(*) FROM bus_voltage WHERE interval=0")[0][0]

@@ -110,6 +110,103 @@ def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
         raise typer.Exit(1)
 
 
+#: Paradigms ``compare`` runs, in table order.
+COMPARED = ("total_tso", "minimal_dso", "total_dso")
+
+
+@app.command()
+def compare(
+    scenario: ScenarioArg,
+    out_dir: OutOption = None,
+    passive: Annotated[
+        bool, typer.Option(help="Also run 'passive' (self-scheduled DER) as a reference.")
+    ] = False,
+) -> None:
+    """Run Total TSO, Minimal DSO and Total DSO on identical inputs; print them side by side."""
+    from gridlayers.runner import run_scenario
+
+    _quiet_libraries()
+    sc = _load_resolved(scenario)
+    paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
+    sc = sc.model_copy(update={"paradigms": paradigms})
+    target = out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare"
+    total = sc.horizon.intervals * len(paradigms)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task(f"{sc.name}", total=total)
+        outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
+    _print_summary(outcome.summary)
+    out.print(f"results: {target}")
+    if not outcome.ok:
+        err.print(
+            f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
+            "results up to the failure are kept)",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    scenario: ScenarioArg,
+    out_dir: OutOption = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Solver time limit in seconds (overrides the scenario).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Solver threads (overrides the scenario).")
+    ] = None,
+) -> None:
+    """Solve the scenario's capacity expansion plan; write DIR/plan_summary.json."""
+    from gridlayers.planner import InputDataError, PlannerSolveError
+    from gridlayers.planner import plan as solve_plan
+    from gridlayers.scenarios.load import load_plan_scenario
+
+    _quiet_libraries()
+    try:
+        ps = load_plan_scenario(scenario)
+    except ScenarioError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    target = out_dir or Path("runs") / f"{ps.name}-plan"
+    try:
+        with err.status(f"planning {ps.name} (HiGHS)"):
+            summary = solve_plan(ps.planner, target, time_limit_s=time_limit, threads=threads)
+    except InputDataError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except PlannerSolveError as exc:
+        err.print(f"error: planner did not solve: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    _print_plan(ps.name, summary)
+    out.print(f"results: {target / 'plan_summary.json'}")
+
+
+def _print_plan(name: str, summary: dict[str, Any]) -> None:
+    table = Table(title=f"{name}: capacity expansion plan")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key in ("investment_busd", "operation_busd", "externalities_busd", "hard_cost_busd"):
+        if summary.get(key) is not None:
+            table.add_row(escape(key.replace("_busd", " [$bn]")), f"{summary[key]:.3f}")
+    for tech, mw in sorted((summary.get("capacity_mw") or {}).items()):
+        table.add_row(escape(f"new {tech} [MW]"), f"{mw:,.0f}")
+    for key, fmt in (
+        ("build_seconds", "{:.1f}"),
+        ("solve_seconds", "{:.1f}"),
+        ("mip_gap", "{:.2e}"),
+    ):
+        if summary.get(key) is not None:
+            table.add_row(key, fmt.format(summary[key]))
+    table.add_row("termination", str(summary.get("termination")))
+    out.print(table)
+
+
 def _advance(bar: Progress, task: Any) -> Callable[[str, int], None]:
     def advance(paradigm: str, interval: int) -> None:
         bar.update(task, advance=1, description=f"{paradigm} interval {interval + 1}")
@@ -119,11 +216,15 @@ def _advance(bar: Progress, task: Any) -> Callable[[str, int], None]:
 
 _ROWS = (
     ("intervals", "intervals", "{:.0f}"),
-    ("total_cost_usd", "total cost [$]", "{:,.0f}"),
-    ("generation_cost_usd", "generation cost [$]", "{:,.0f}"),
+    ("total_cost", "total cost [$]", "{:,.0f}"),
+    ("generation_cost", "generation cost [$]", "{:,.0f}"),
+    ("der_cost", "DER cost [$]", "{:,.0f}"),
+    ("redispatch_cost", "redispatch cost [$]", "{:,.0f}"),
+    ("imbalance_cost", "imbalance cost [$]", "{:,.0f}"),
     ("unserved_energy_mwh", "unserved energy [MWh]", "{:.3f}"),
     ("lda_import_mwh", "LDA import [MWh]", "{:,.2f}"),
     ("losses_mwh", "feeder losses [MWh]", "{:.3f}"),
+    ("der_curtailed_mwh", "DER curtailed [MWh]", "{:.3f}"),
     ("voltage_violations", "voltage violations [bus-int.]", "{:.0f}"),
     ("thermal_violations", "thermal violations [branch-int.]", "{:.0f}"),
     ("min_voltage_pu", "min voltage [pu]", "{:.4f}"),
@@ -132,6 +233,7 @@ _ROWS = (
     ("nonconverged_powerflows", "non-converged power flows", "{:.0f}"),
     ("tso_variables", "TSO variables", "{:.0f}"),
     ("tso_constraints", "TSO constraints", "{:.0f}"),
+    ("interface_values_exchanged", "values across T-D interfaces", "{:,.0f}"),
     ("tso_solve_seconds", "TSO solve time [s]", "{:.2f}"),
     ("wall_seconds", "wall time [s]", "{:.1f}"),
 )

@@ -114,14 +114,15 @@ class LDAModel:
 def _annual_peak_by_bus(net: pp.pandapowerNet, lda: LDAConfig) -> dict[int, float]:
     """Annual peak load per bus (MW) from the feeder's year profiles."""
     if lda.feeder.simbench:
-        year = simbench_feeder(lda.feeder.simbench)[1][("load", "p_mw")]
+        year = simbench_feeder(lda.feeder.simbench)[1][("load", "p_mw")].to_numpy()
     else:
         rel = standard_profile(f"{lda.feeder.load_profile}_pload")
-        year = pd.DataFrame(
-            rel[:, None] * net.load.p_mw.to_numpy()[None, :], columns=net.load.index
-        )
-    by_bus = year.T.groupby(net.load.bus).sum().T * lda.feeder.load_scaling
-    return {int(b): float(v) for b, v in by_bus.max().items()}
+        year = rel[:, None] * net.load.p_mw.to_numpy()[None, :]
+    buses, position = np.unique(net.load.bus.to_numpy(), return_inverse=True)
+    incidence = np.zeros((len(net.load), len(buses)))
+    incidence[np.arange(len(net.load)), position] = 1.0
+    peaks = (year @ incidence).max(axis=0) * lda.feeder.load_scaling
+    return {int(b): float(v) for b, v in zip(buses, peaks, strict=True)}
 
 
 def _bus_loads(prof: FeederProfiles, net: pp.pandapowerNet) -> pd.DataFrame:

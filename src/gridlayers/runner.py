@@ -122,7 +122,13 @@ def run_scenario(
                 summary["status"] = "failed"
                 summary["error"] = f"{paradigm}: {type(exc).__name__}: {exc}"
                 (out_dir / "error.log").write_text(traceback.format_exc())
-            kpis = paradigm_kpis(store, paradigm, hours, interfaces)
+            kpis = paradigm_kpis(
+                store,
+                paradigm,
+                hours,
+                interfaces,
+                scenario.settlement.imbalance_price_usd_per_mwh,
+            )
             kpis["wall_seconds"] = round(time.perf_counter() - t0, 3)
             kpis["intervals_planned"] = scenario.horizon.intervals
             summary["paradigms"][paradigm] = kpis

@@ -65,6 +65,14 @@ def _simbench_cached(code: str) -> tuple[str, dict[tuple[str, str], np.ndarray]]
     return net_file.read_text(encoding="utf-8"), arrays
 
 
+@functools.cache
+def _simbench_parsed(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], pd.DataFrame]]:
+    text, arrays = _simbench_cached(code)
+    net = pp.from_json_string(text)
+    profiles = {(t, c): pd.DataFrame(arr, columns=net[t].index) for (t, c), arr in arrays.items()}
+    return net, profiles
+
+
 def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], pd.DataFrame]]:
     """Return a SimBench network and its absolute year profiles.
 
@@ -80,15 +88,16 @@ def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], 
     profiles : dict
         ``{("load", "p_mw"): DataFrame, ("load", "q_mvar"): ..., ("sgen", "p_mw"): ...}``, one
         row per 15 minutes of the profile year (MW / Mvar, pandapower's load-positive
-        convention), columns indexed like the element table.
+        convention), columns indexed like the element table. Shared between callers:
+        read them, do not modify them.
 
+    Notes
+    -----
+    Parsing a SimBench net takes seconds, so each code is parsed once per process
+    (from the on-disk cache) and every call returns a deep copy of it.
     """
-    text, arrays = _simbench_cached(code)
-    net = pp.from_json_string(text)
-    profiles = {
-        (t, c): pd.DataFrame(arr, columns=net[t].index, copy=True) for (t, c), arr in arrays.items()
-    }
-    return net, profiles
+    net, profiles = _simbench_parsed(code)
+    return copy.deepcopy(net), profiles
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gridlayers.scenarios.schema import Scenario
+from gridlayers.scenarios.schema import PlanScenario, Scenario
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,31 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _validate(model: type, data: dict[str, Any], path: Path) -> Any:
+    try:
+        return model.model_validate(data, context={"base_dir": str(path.parent)})
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _explain(errors[0], path)
+        if len(errors) > 1:
+            more = f" ({len(errors) - 1} more error(s) after this one)"
+            first = ScenarioError(first.file, first.field, first.problem + more, first.fix)
+        raise first from None
+
+
+def load_plan_scenario(path: str | Path) -> PlanScenario:
+    """Load a scenario's ``planner`` section (for ``gridlayers plan``).
+
+    Raises
+    ------
+    ScenarioError
+        With file, field path, expectation and what was found.
+
+    """
+    path = Path(path)
+    return _validate(PlanScenario, read_yaml(path), path)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario file (structure only; see :func:`resolve_scenario`).
 
@@ -106,13 +131,4 @@ def load_scenario(path: str | Path) -> Scenario:
 
     """
     path = Path(path)
-    data = read_yaml(path)
-    try:
-        return Scenario.model_validate(data, context={"base_dir": str(path.parent)})
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = _explain(errors[0], path)
-        if len(errors) > 1:
-            more = f" ({len(errors) - 1} more error(s) after this one)"
-            first = ScenarioError(first.file, first.field, first.problem + more, first.fix)
-        raise first from None
+    return _validate(Scenario, read_yaml(path), path)

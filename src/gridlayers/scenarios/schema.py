@@ -28,11 +28,12 @@ from gridlayers.conventions import (
     DEFAULT_VM_MIN_PU,
 )
 from gridlayers.der.config import DERConfig
+from gridlayers.planner.config import PlannerConfig
 
 #: Profile resolution of SimBench data in minutes.
 PROFILE_RESOLUTION_MIN = 15
 
-Paradigm = Literal["passive"]
+Paradigm = Literal["passive", "minimal_dso", "total_dso", "total_tso"]
 
 
 class _Strict(BaseModel):
@@ -160,6 +161,13 @@ class LDAConfig(_Strict):
     )
     feeder: FeederConfig
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    dso_strategy: str = Field(
+        "optimal",
+        description=(
+            "DSO behaviour (gridlayers.dso.strategies registry): 'optimal' (least-cost "
+            "disaggregation within feeder limits) or 'pro_rata' (split awards pro rata)."
+        ),
+    )
     der: DERConfig = Field(
         default_factory=DERConfig,
         description="DER of the LDA: explicit devices and penetration rules (see docs/der.md).",
@@ -262,14 +270,17 @@ class Scenario(_Strict):
         default_factory=lambda: ["passive"],
         min_length=1,
         description=(
-            "Operational paradigms to run. 'passive': no DER coordination; each LDA's realised "
-            "interface flow enters the TSO clearing as load at its interface bus."
+            "Operational paradigms to run: 'passive' (DER self-schedule; realised interface flows "
+            "enter the TSO clearing as load), 'minimal_dso', 'total_dso', 'total_tso'."
         ),
     )
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     settlement: SettlementConfig = Field(default_factory=SettlementConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     simulators: SimulatorsConfig = Field(default_factory=SimulatorsConfig)
+    planner: PlannerConfig | None = Field(
+        None, description="Capacity expansion planner settings (see docs/planner.md)."
+    )
 
     @field_validator("ldas")
     @classmethod
@@ -280,3 +291,16 @@ class Scenario(_Strict):
             msg = f"LDA names must be unique, found duplicates {dupes}"
             raise ValueError(msg)
         return ldas
+
+
+class PlanScenario(BaseModel):
+    """A scenario read by ``gridlayers plan``: only ``name``, ``description``, ``planner``.
+
+    Other sections (a full co-simulation scenario with a planner section) are ignored here.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Scenario name (file-safe).")
+    description: str = Field("", description="Free text.")
+    planner: PlannerConfig

@@ -113,9 +113,9 @@ class MarketSim(mosaik_api_v3.Simulator):
                     lda, agg = name.split(".", 1)
                     participants[aggregator_participant(lda, agg)] = interfaces[lda]
         if self._paradigm == "total_tso":
-            from gridlayers.agents.tso_view import build_feeder_extensions
+            from gridlayers.agents.dso_setup import build_feeder_views
 
-            self._extensions = build_feeder_extensions(self._run_id, self._scenario, interfaces)
+            self._extensions = build_feeder_views(self._run_id, self._scenario, interfaces)
         self._market = TransmissionMarket(
             self._net, participants=participants, extensions=list(self._extensions.values())
         )

@@ -1,0 +1,180 @@
+"""mosaik agent for the DSO of one LDA (one entity per LDA).
+
+Phase ``t0+0`` (offers from the LDA's aggregators arrive):
+
+``total_dso``    build the virtual resource and bid it at the interface (``bid``)
+``minimal_dso``  bid only the firm forecast exchange of the uncontrolled load (``bid``)
+``total_tso``    hand the forecast injections and every device offer to the TSO
+                 (``tso_inputs``), which holds the feeder model
+
+Phase ``t0+1`` (the TSO's result arrives):
+
+``total_dso``    disaggregate the award within feeder limits, publish DLMPs
+``minimal_dso``  check the aggregators' proposed split and redispatch what would
+                 violate limits (the cost of tier bypassing)
+``total_tso``    pass the TSO's device set-points down
+
+Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector.
+"""
+
+from __future__ import annotations
+
+import sys
+import time as wallclock
+from typing import Any
+
+import mosaik_api_v3
+import pandas as pd
+from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
+
+from gridlayers.agents import PHASE_OFFER
+from gridlayers.agents.dso_setup import build_dso
+from gridlayers.agents.lda_cache import lda_model
+from gridlayers.domain import BidCurve
+from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
+
+ATTRS = [
+    "offers",
+    "proposed[MW]",
+    "awards",
+    "interface_LMP",
+    "tso_setpoints",
+    "bid",
+    "tso_inputs",
+    "setpoints[MW]",
+    "dso_report",
+]
+
+META: Meta = {
+    "api_version": "3.0",
+    "type": "event-based",
+    "models": {"DSO": {"public": True, "params": ["lda"], "attrs": ATTRS}},
+}
+
+
+def _merge(values: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in (values or {}).values():
+        merged.update(part)
+    return merged
+
+
+class DSOSim(mosaik_api_v3.Simulator):
+    """Runs the DSO of each LDA entity in the paradigm of the run."""
+
+    def __init__(self) -> None:
+        super().__init__(META)
+        self._out: dict[str, Any] = {}
+
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        *,
+        scenario: dict[str, Any],
+        paradigm: str,
+        run_id: str,
+    ) -> Meta:
+        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
+        self._scenario, self._paradigm, self._run_id = scenario, paradigm, run_id
+        self._step = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
+        return self.meta
+
+    def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
+        """Create the DSO of LDA ``lda`` (one per simulator instance)."""
+        if num != 1 or hasattr(self, "_lda"):
+            msg = "create one DSO per simulator instance"
+            raise ValueError(msg)
+        self._lda = lda_model(self._run_id, self._scenario, lda)
+        self._core = build_dso(self._lda, max_blocks=10)
+        self._offers: dict[str, BidCurve] = {}
+        return [{"eid": lda, "type": model}]
+
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
+        """Act on offers (phase 0) or on the TSO's result (phase 1)."""
+        k, phase = divmod(time, self._step)
+        got = inputs.get(self._lda.name, {})
+        self._out = {}
+        start = wallclock.perf_counter()
+        self._fixed = self._lda.fixed_injections(k, "forecast")
+        if phase == PHASE_OFFER:
+            self._offers = {d: decode_curve(c) for d, c in _merge(got.get("offers")).items()}
+            self._offer(k)
+        else:
+            self._settle(got)
+        if "dso_report" in self._out:
+            self._out["dso_report"]["solve_seconds"] = wallclock.perf_counter() - start
+
+    def _offer(self, k: int) -> None:
+        p_fixed, q_fixed = self._fixed
+        if self._paradigm == "total_dso":
+            vr = self._core.virtual_resource(p_fixed, q_fixed, self._offers)
+            self._out["bid"] = encode_curve(vr.curve)
+        elif self._paradigm == "minimal_dso":
+            firm = self._core.feeder.solve_power_flow(p_fixed, q_fixed).interface_p_mw
+            self._out["bid"] = encode_curve(BidCurve.fixed(firm))
+        elif self._paradigm == "total_tso":
+            self._out["tso_inputs"] = {
+                "p_fixed": {str(b): float(v) for b, v in p_fixed.items()},
+                "q_fixed": {str(b): float(v) for b, v in q_fixed.items()},
+                "offers": {d: encode_curve(c) for d, c in self._offers.items()},
+            }
+
+    def _settle(self, got: dict[str, Any]) -> None:
+        name = self._lda.name
+        price = float(first_value(got, "interface_LMP")[name])
+        report = {
+            "redispatch_cost_usd_per_h": 0.0,
+            "violations_predicted": 0,
+            "dlmp_min": None,
+            "dlmp_mean": None,
+            "dlmp_max": None,
+            "values_exchanged": 0,
+        }
+        if self._paradigm == "total_dso":
+            award = float(first_value(got, "awards")[f"dso:{name}"])
+            result = self._core.disaggregate(award, price)
+            setpoints = result.setpoints_mw
+            report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
+        elif self._paradigm == "minimal_dso":
+            proposed = _merge(got.get("proposed[MW]"))
+            p_fixed, q_fixed = self._fixed
+            result = self._core.redispatch(proposed, p_fixed, q_fixed, self._offers, price)
+            setpoints = result.setpoints_mw
+            report["redispatch_cost_usd_per_h"] = result.redispatch_cost_usd_per_h
+            report["violations_predicted"] = result.violations_predicted
+        else:  # total_tso: the TSO decided every device
+            setpoints = first_value(got, "tso_setpoints")[name]
+        self._out["setpoints[MW]"] = {d: float(p) for d, p in setpoints.items()}
+        # values inside the LDA this interval: device offers up, set-points down
+        report["values_exchanged"] = len(setpoints) + sum(
+            1 + 2 * len(c.blocks) for c in self._offers.values()
+        )
+        self._out["dso_report"] = report
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        """Return the outputs produced in the last step."""
+        return {
+            eid: {a: self._out[a] for a in attrs if a in self._out}
+            for eid, attrs in outputs.items()
+        }
+
+
+def _dlmp_stats(dlmp: pd.Series) -> dict[str, float | None]:
+    values = dlmp.dropna()
+    if values.empty:
+        return {"dlmp_min": None, "dlmp_mean": None, "dlmp_max": None}
+    return {
+        "dlmp_min": float(values.min()),
+        "dlmp_mean": float(values.mean()),
+        "dlmp_max": float(values.max()),
+    }
+
+
+def main() -> None:
+    """Start the agent as a separate process (``cmd``/``connect`` starters)."""
+    mosaik_api_v3.start_simulation(DSOSim(), "gridlayers DSO agent")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

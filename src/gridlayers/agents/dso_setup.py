@@ -1,0 +1,92 @@
+"""Building an LDA's DSO core and its Total-TSO view from the run's LDA model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridlayers.agents.lda_cache import lda_model
+from gridlayers.dso import LinDistFlowFeeder
+from gridlayers.dso.strategies import make_dso
+from gridlayers.lda import LDAModel
+from gridlayers.simulators.codec import curve_values, decode_curve
+
+#: Offer block slots per device in DSO and TSO models.
+BLOCKS_PER_DEVICE = 6
+
+
+def linear_feeder(model: LDAModel) -> LinDistFlowFeeder:
+    """Return the LinDistFlow model of an LDA's feeder with the LDA's limits."""
+    lim = model.config.limits
+    return LinDistFlowFeeder(
+        model.net,
+        vm_min_pu=lim.vm_min_pu,
+        vm_max_pu=lim.vm_max_pu,
+        max_loading_percent=lim.max_loading_percent,
+    )
+
+
+def device_buses(model: LDAModel) -> dict[str, int]:
+    """Return device id -> feeder bus for every DER device of the LDA."""
+    return {d.device_id: int(d.bus) for d in model.devices}
+
+
+def build_dso(model: LDAModel, max_blocks: int) -> Any:
+    """Build the LDA's DSO core with the strategy named in the scenario."""
+    return make_dso(
+        model.config.dso_strategy,
+        linear_feeder(model),
+        device_buses(model),
+        blocks_per_device=BLOCKS_PER_DEVICE,
+        max_blocks=max_blocks,
+    )
+
+
+class FeederView:
+    """What the TSO holds of one LDA under Total TSO: the DSO's feeder model and DER offers.
+
+    Wraps a :class:`gridlayers.dso.extension.FeederMarketExtension` and feeds it from the
+    DSO's per-interval message ``{"p_fixed": {bus: MW}, "q_fixed": {bus: Mvar},
+    "offers": {device id: encoded BidCurve}}``.
+    """
+
+    def __init__(self, model: LDAModel, interface_bus: int) -> None:
+        from gridlayers.dso.extension import FeederMarketExtension
+
+        self.extension = FeederMarketExtension(
+            linear_feeder(model),
+            device_buses(model),
+            interface_bus,
+            blocks_per_device=BLOCKS_PER_DEVICE,
+            name=model.name,
+        )
+
+    def set_interval_from_message(self, message: dict[str, Any]) -> int:
+        """Load one interval's inputs; return how many values crossed the interface."""
+        import pandas as pd
+
+        p = pd.Series({int(b): v for b, v in message["p_fixed"].items()}, dtype=float)
+        q = pd.Series({int(b): v for b, v in message["q_fixed"].items()}, dtype=float)
+        offers = {dev: decode_curve(c) for dev, c in message["offers"].items()}
+        self.extension.set_interval(p, q, offers)
+        return len(p) + len(q) + sum(curve_values(c) for c in message["offers"].values())
+
+    def interface_p_mw(self) -> float:
+        """Return the cleared net export of the LDA (MW, injection positive)."""
+        return self.extension.interface_p_mw()
+
+    def setpoints_mw(self) -> dict[str, float]:
+        """Return the cleared set-point per device (MW, injection positive)."""
+        return self.extension.setpoints_mw()
+
+    def add_to_model(self, model: Any) -> Any:
+        """Delegate to the extension (the market calls this once)."""
+        return self.extension.add_to_model(model)
+
+
+def build_feeder_views(
+    run_id: str, scenario: dict[str, Any], interfaces: dict[str, int]
+) -> dict[str, FeederView]:
+    """Return one Total-TSO feeder view per LDA (the models the DSOs hand up)."""
+    return {
+        lda: FeederView(lda_model(run_id, scenario, lda), bus) for lda, bus in interfaces.items()
+    }

@@ -1,0 +1,153 @@
+"""DSO behaviours ("strategies") with a registry, so a scenario picks one by name.
+
+A strategy is a class built once per LDA as ``cls(feeder, devices, **params)`` that
+satisfies :class:`DSOStrategy`. Two are registered:
+
+* ``"optimal"``: :class:`~gridlayers.dso.operator.DSOOperator` (least-cost
+  disaggregation within feeder limits, DLMPs from duals);
+* ``"pro_rata"``: :class:`ProRataDSO`, the same virtual resource, but the award is split
+  among devices in proportion to their offered flexibility, ignoring feeder limits.
+
+Register your own::
+
+    from gridlayers.dso.strategies import DSO_STRATEGIES, register_dso_strategy
+
+    class MyDSO(DSOOperator):                  # or any class satisfying DSOStrategy
+        def disaggregate(self, award_mw, interface_price_usd_per_mwh): ...
+
+    register_dso_strategy("mine", MyDSO)       # then make_dso("mine", feeder, devices)
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from gridlayers.domain.bid_curve import BidCurve
+from gridlayers.dso.lindistflow import LinDistFlowFeeder
+from gridlayers.dso.operator import Disaggregation, DSOOperator
+from gridlayers.dso.virtual_resource import VirtualResource
+
+
+@runtime_checkable
+class DSOStrategy(Protocol):
+    """What a DSO of one LDA does in the ``total_dso`` paradigm.
+
+    Each interval the agent calls :meth:`virtual_resource` (offer to the TSO), then,
+    after clearing, :meth:`disaggregate` with the LDA's award and interface LMP.
+    Implementations keep any optimisation model built once and update it in place.
+    """
+
+    def virtual_resource(
+        self, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, offers: Mapping[str, BidCurve]
+    ) -> VirtualResource:
+        """Return the interface offer for the interval (MW, $/MWh, injection positive)."""
+        ...
+
+    def disaggregate(self, award_mw: float, interface_price_usd_per_mwh: float) -> Disaggregation:
+        """Split the interface award (MW) among devices; return set-points and DLMPs."""
+        ...
+
+
+class ProRataDSO(DSOOperator):
+    """Pro-rata DSO: optimal virtual resource, network-blind disaggregation.
+
+    Notes
+    -----
+    Every device gets ``p_d = p_min_d + alpha (p_max_d - p_min_d)`` with one common
+    ``alpha in [0, 1]`` chosen so that the linear model's interface export equals the award
+    exactly. The export is affine in ``alpha`` (losses linearised at the interval's base
+    point), so two direct power-flow solves (``alpha = 0, 1``) determine ``alpha``. Feeder
+    limits are ignored (it may violate them); DLMPs are the interface price at every bus
+    (no network model in the pricing); the cost is the as-offered cost of the set-points.
+
+    """
+
+    def disaggregate(self, award_mw: float, interface_price_usd_per_mwh: float) -> Disaggregation:
+        """Split ``award_mw`` (MW) pro rata to offered flexibility (see class notes)."""
+        self._require_interval()
+        offers, p_fixed = self._offers, self._fixed[0]
+        ends = [self._linear_export(alpha) for alpha in (0.0, 1.0)]
+        span = ends[1] - ends[0]
+        alpha = 0.0 if abs(span) < 1e-12 else (float(award_mw) - ends[0]) / span
+        alpha = min(max(alpha, 0.0), 1.0)
+        setpoints = self._pro_rata(alpha)
+        state = self._flow(setpoints)
+        p_int = float(state.interface_p_mw)
+        fixed = float(p_fixed.sum())
+        price = float(interface_price_usd_per_mwh)
+        return Disaggregation(
+            setpoints_mw=setpoints,
+            dlmp_usd_per_mwh=pd.Series(
+                price, index=sorted(self.feeder.bus_node_bus), name="dlmp_usd_per_mwh"
+            ),
+            interface_p_mw=p_int,
+            cost_usd_per_h=sum(offers[d].cost_usd_per_h(p) for d, p in setpoints.items()),
+            losses_p_mw=fixed + sum(setpoints.values()) - p_int,
+            solve_seconds=0.0,
+        )
+
+    def _pro_rata(self, alpha: float) -> dict[str, float]:
+        return {d: c.p_min_mw + alpha * (c.p_max_mw - c.p_min_mw) for d, c in self._offers.items()}
+
+    def _flow(self, setpoints: Mapping[str, float]):  # noqa: ANN202
+        p_fixed, q_fixed = self._fixed
+        p = p_fixed.copy()
+        for dev, bus in self.devices.items():
+            p.loc[bus] = p.get(bus, 0.0) + setpoints[dev]
+        return self.feeder.solve_power_flow(
+            p, q_fixed, operating_point=self.operating_point, relinearise=0
+        )
+
+    def _linear_export(self, alpha: float) -> float:
+        return float(self._flow(self._pro_rata(alpha)).interface_p_mw)
+
+
+DSOFactory = Callable[..., DSOStrategy]
+
+#: Registry of DSO strategies: name -> class/factory ``(feeder, devices, **params)``.
+DSO_STRATEGIES: dict[str, DSOFactory] = {
+    "optimal": DSOOperator,
+    "pro_rata": ProRataDSO,
+}
+
+
+def register_dso_strategy(name: str, factory: DSOFactory) -> None:
+    """Register a DSO strategy under ``name`` (raises ``ValueError`` if taken)."""
+    if name in DSO_STRATEGIES:
+        msg = f"DSO strategy {name!r} is already registered"
+        raise ValueError(msg)
+    DSO_STRATEGIES[name] = factory
+
+
+def make_dso(
+    name: str, feeder: LinDistFlowFeeder, devices: Mapping[str, int], **params: object
+) -> DSOStrategy:
+    """Build the DSO strategy ``name`` for one LDA.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DSO_STRATEGIES`.
+    feeder : LinDistFlowFeeder
+        The LDA's feeder model.
+    devices : mapping of str to int
+        Device id -> pandapower bus.
+    **params
+        Passed to the strategy (e.g. ``blocks_per_device=6, max_blocks=10``).
+
+    Returns
+    -------
+    DSOStrategy
+        The built DSO.
+
+    """
+    try:
+        factory = DSO_STRATEGIES[name]
+    except KeyError:
+        msg = f"unknown DSO strategy {name!r}; known: {sorted(DSO_STRATEGIES)}"
+        raise ValueError(msg) from None
+    return factory(feeder, devices, **params)
