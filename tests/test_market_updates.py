@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -142,3 +143,26 @@ def test_extension_injection_enters_balance_and_cost():
     assert res.gen_p_mw["gen"][0] == pytest.approx(0.0, abs=1e-6)
     assert res.cost == pytest.approx(10 * 75 + 20 * 25, abs=1e-5)
     np.testing.assert_allclose(res.lmp.to_numpy(), [10.0, 15.0, 20.0], atol=1e-6)
+
+
+def test_piecewise_costs_converge_to_the_exact_qp() -> None:
+    """Secant cost segments (pure LP) approach pandapower's quadratic-cost DC OPF."""
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    from gridlayers.market import clear_pandapower
+
+    net = pn.case9()
+    net.line["max_loading_percent"] = 40.0  # congested: LMPs differ across buses
+    ref = copy.deepcopy(net)
+    pp.rundcopp(ref)
+    coarse = clear_pandapower(net, cost_segments=4)
+    fine = clear_pandapower(net, cost_segments=400)
+    lam = ref.res_bus.lam_p
+    err_coarse = float(((coarse.lmp - lam).abs() / lam).max())
+    err_fine = float(((fine.lmp - lam).abs() / lam).max())
+    # a segment's slope differs from the marginal cost by at most c2 * width: O(1/segments)
+    assert err_fine < 5e-3
+    assert err_fine < err_coarse / 10
+    assert fine.cost == pytest.approx(ref.res_cost, rel=1e-5)
+    assert coarse.cost >= ref.res_cost - 1e-6  # secants over-estimate a convex cost

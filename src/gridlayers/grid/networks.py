@@ -95,6 +95,7 @@ def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], 
     -----
     Parsing a SimBench net takes seconds, so each code is parsed once per process
     (from the on-disk cache) and every call returns a deep copy of it.
+
     """
     net, profiles = _simbench_parsed(code)
     return copy.deepcopy(net), profiles

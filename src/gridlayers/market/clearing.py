@@ -106,6 +106,10 @@ class TransmissionMarket:
         Value of lost load ($/MWh) pricing the per-bus load-shedding slack.
     time_limit_s : float
         HiGHS time limit per clear (s); hitting it raises :class:`ClearingError`.
+    cost_segments : int, optional
+        ``None`` (default): quadratic generator costs exactly (a QP, what ``rundcopp``
+        solves). An integer: secant segments per quadratic cost curve, making every clear
+        a pure LP; use it with embedded feeder models, where HiGHS's QP solver is fragile.
 
     Notes
     -----
@@ -114,21 +118,36 @@ class TransmissionMarket:
 
     """
 
-    def __init__(self, net, *, participants: Mapping[str, int] | None = None,
-                 max_blocks: int = 10, extensions: Sequence[MarketExtension] = (),
-                 voll_usd_per_mwh: float = DEFAULT_VOLL_USD_PER_MWH,
-                 time_limit_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        net,
+        *,
+        participants: Mapping[str, int] | None = None,
+        max_blocks: int = 10,
+        extensions: Sequence[MarketExtension] = (),
+        voll_usd_per_mwh: float = DEFAULT_VOLL_USD_PER_MWH,
+        time_limit_s: float = 60.0,
+        cost_segments: int | None = None,
+    ) -> None:
         if max_blocks < 1:
             raise ValueError(f"max_blocks must be >= 1, got {max_blocks}")
         self._net = net
         self._dc = extract_dc_network(net)
         self.max_blocks = max_blocks
         participants = dict(participants) if participants is not None else {}
-        part_nodes = [self._model_bus(bus, f"participant {name!r}")
-                      for name, bus in participants.items()]
+        part_nodes = [
+            self._model_bus(bus, f"participant {name!r}") for name, bus in participants.items()
+        ]
         self._participants = participants
-        self._model = build_market_model(self._dc, list(participants), part_nodes, max_blocks,
-                                         tuple(extensions), voll_usd_per_mwh)
+        self._model = build_market_model(
+            self._dc,
+            list(participants),
+            part_nodes,
+            max_blocks,
+            tuple(extensions),
+            voll_usd_per_mwh,
+            cost_segments,
+        )
         self._solver = Highs()
         self._solver.config.time_limit = float(time_limit_s)
         self._solver.config.solver_options["qp_regularization_value"] = QP_REGULARIZATION
@@ -165,9 +184,13 @@ class TransmissionMarket:
                 out[int(node)] = bus
         return out
 
-    def clear(self, *, load_p_mw: pd.Series | None = None,
-              extra_load_mw: Mapping[int, float] | None = None,
-              bids: Mapping[str, BidCurve] | None = None) -> ClearingResult:
+    def clear(
+        self,
+        *,
+        load_p_mw: pd.Series | None = None,
+        extra_load_mw: Mapping[int, float] | None = None,
+        bids: Mapping[str, BidCurve] | None = None,
+    ) -> ClearingResult:
         """Clear the market for one interval (updates Params in place and re-solves).
 
         Parameters
@@ -235,33 +258,43 @@ class TransmissionMarket:
         bids = bids or {}
         unknown = set(bids) - set(self._participants)
         if unknown:
-            raise ValueError(f"bids from unknown participants {sorted(unknown)}; "
-                             f"declare them in TransmissionMarket(participants=...)")
+            raise ValueError(
+                f"bids from unknown participants {sorted(unknown)}; "
+                f"declare them in TransmissionMarket(participants=...)"
+            )
         m = self._model
         for name in self._participants:
             curve = bids.get(name, BidCurve.fixed(0.0))
             if len(curve.blocks) > self.max_blocks:
-                raise ValueError(f"bid of participant {name!r} has {len(curve.blocks)} blocks, "
-                                 f"more than max_blocks={self.max_blocks}")
+                raise ValueError(
+                    f"bid of participant {name!r} has {len(curve.blocks)} blocks, "
+                    f"more than max_blocks={self.max_blocks}"
+                )
             m.part_p_min_mw[name] = float(curve.p_min_mw)
             for k in range(self.max_blocks):
                 block = curve.blocks[k] if k < len(curve.blocks) else None
                 m.bid_quantity_mw[name, k] = float(block.quantity_mw) if block else 0.0
-                m.bid_price_usd_per_mwh[name, k] = (float(block.price_usd_per_mwh)
-                                                    if block else 0.0)
+                m.bid_price_usd_per_mwh[name, k] = float(block.price_usd_per_mwh) if block else 0.0
 
     def _solve(self) -> ClearingResult:
         start = time.perf_counter()
-        res = self._solver.solve(self._model, load_solutions=False,
-                                 raise_exception_on_nonoptimal_result=False)
+        res = self._solver.solve(
+            self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
+        )
         if res.termination_condition == TerminationCondition.error:
             res = self._retry_with_default_regularization()
         if self._first_solve:  # structure is fixed from now on: only push Param changes
             updates = self._solver.config.auto_updates
-            for flag in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                         "check_for_new_or_removed_params", "check_for_new_objective",
-                         "update_constraints", "update_vars", "update_named_expressions",
-                         "update_objective"):
+            for flag in (
+                "check_for_new_or_removed_constraints",
+                "check_for_new_or_removed_vars",
+                "check_for_new_or_removed_params",
+                "check_for_new_objective",
+                "update_constraints",
+                "update_vars",
+                "update_named_expressions",
+                "update_objective",
+            ):
                 setattr(updates, flag, False)
             self._first_solve = False
         seconds = time.perf_counter() - start
@@ -269,21 +302,24 @@ class TransmissionMarket:
             raise ClearingError(f"market clearing failed: {res.termination_condition.name}")
         res.solution_loader.load_vars()
         duals = res.solution_loader.get_duals(list(self._model.Balance.values()))
-        return self._extract(duals, float(res.incumbent_objective),
-                             res.termination_condition.name, seconds)
+        return self._extract(
+            duals, float(res.incumbent_objective), res.termination_condition.name, seconds
+        )
 
     def _retry_with_default_regularization(self):
         """Re-solve once with HiGHS's default QP regularisation (more robust, LMPs ~1e-7 off)."""
         options = self._solver.config.solver_options
         options["qp_regularization_value"] = FALLBACK_QP_REGULARIZATION
         try:
-            return self._solver.solve(self._model, load_solutions=False,
-                                      raise_exception_on_nonoptimal_result=False)
+            return self._solver.solve(
+                self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
+            )
         finally:
             options["qp_regularization_value"] = QP_REGULARIZATION
 
-    def _extract(self, duals: Mapping, objective: float, status: str,
-                 seconds: float) -> ClearingResult:
+    def _extract(
+        self, duals: Mapping, objective: float, status: str, seconds: float
+    ) -> ClearingResult:
         m, dc, net = self._model, self._dc, self._net
         lmp_node = np.array([duals[m.Balance[n]] for n in m.BUS])
         lookup = dc.bus_lookup.to_numpy()
@@ -301,10 +337,13 @@ class TransmissionMarket:
             gen_p_mw=self._gen_tables(gen_val),
             line_p_mw=_branch_series(dc.line_branch, flow, "line_p_mw"),
             trafo_p_mw=_branch_series(dc.trafo_branch, flow, "trafo_p_mw"),
-            awards_mw={p: float(m.part_p_min_mw[p].value
-                                + sum(m.BidBlock[p, k].value for k in m.BLOCK))
-                       for p in m.PART},
-            status=status, solve_seconds=seconds, unserved_mw=unserved,
+            awards_mw={
+                p: float(m.part_p_min_mw[p].value + sum(m.BidBlock[p, k].value for k in m.BLOCK))
+                for p in m.PART
+            },
+            status=status,
+            solve_seconds=seconds,
+            unserved_mw=unserved,
         )
 
     def _gen_tables(self, gen_val: np.ndarray) -> dict[str, pd.Series]:

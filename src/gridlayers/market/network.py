@@ -109,8 +109,9 @@ class DcNetwork:
 def _convert(net) -> tuple[object, dict]:
     """Run pandapower's DC-OPF converter on a deep copy of ``net``; return (copy, ppci)."""
     work = copy.deepcopy(net)
-    _init_rundcopp_options(work, check_connectivity=True, switch_rx_ratio=0.5, delta=1e-10,
-                           trafo3w_losses="hv")
+    _init_rundcopp_options(
+        work, check_connectivity=True, switch_rx_ratio=0.5, delta=1e-10, trafo3w_losses="hv"
+    )
     _add_auxiliary_elements(work)
     _, ppci = _pd2ppc(work)
     if len(work.dcline) and work.dcline.in_service.any():
@@ -144,7 +145,7 @@ def _gen_cost(ppci: dict, n_gen: int) -> np.ndarray:
     out = np.zeros((n_gen, 3))
     for row in range(n_gen):
         n = int(gencost[row, NCOST])
-        coefs = gencost[row, COST:COST + n][::-1]  # ascending order c0, c1, (c2)
+        coefs = gencost[row, COST : COST + n][::-1]  # ascending order c0, c1, (c2)
         out[row, 2] = coefs[0] if n >= 1 else 0.0
         out[row, 1] = coefs[1] if n >= 2 else 0.0
         out[row, 0] = coefs[2] if n >= 3 else 0.0
@@ -219,15 +220,22 @@ def extract_dc_network(net) -> DcNetwork:
     np.add.at(pd_loads, load_bus[load_bus >= 0].to_numpy(), load_mw[load_bus.to_numpy() >= 0])
     refs = np.flatnonzero(bus[:, BUS_TYPE] == REF)
     return DcNetwork(
-        base_mva=float(ppci["baseMVA"]), n_bus=n_bus, bus_lookup=bus_lookup,
+        base_mva=float(ppci["baseMVA"]),
+        n_bus=n_bus,
+        bus_lookup=bus_lookup,
         ref_va_rad={int(r): float(np.deg2rad(bus[r, VA])) for r in refs},
         fixed_withdrawal_mw=bus[:, PD] + bus[:, GS] - pd_loads,
-        br_from=br[:, F_BUS].astype(np.int64), br_to=br[:, T_BUS].astype(np.int64),
-        br_b_pu=1.0 / (br[:, BR_X] * tap), br_shift_rad=np.deg2rad(br[:, SHIFT]),
+        br_from=br[:, F_BUS].astype(np.int64),
+        br_to=br[:, T_BUS].astype(np.int64),
+        br_b_pu=1.0 / (br[:, BR_X] * tap),
+        br_shift_rad=np.deg2rad(br[:, SHIFT]),
         br_rate_mw=rate,
         line_branch=_branch_map(work, branch_is, "line"),
         trafo_branch=_branch_map(work, branch_is, "trafo"),
-        gen_element=elements, gen_bus=gen[rows, GEN_BUS].real.astype(np.int64),
-        gen_p_min_mw=gen[rows, PMIN].real, gen_p_max_mw=gen[rows, PMAX].real,
-        gen_cost=_gen_cost(ppci, n_gen)[rows], load_bus=load_bus,
+        gen_element=elements,
+        gen_bus=gen[rows, GEN_BUS].real.astype(np.int64),
+        gen_p_min_mw=gen[rows, PMIN].real,
+        gen_p_max_mw=gen[rows, PMAX].real,
+        gen_cost=_gen_cost(ppci, n_gen)[rows],
+        load_bus=load_bus,
     )

@@ -74,6 +74,15 @@ class TransmissionConfig(_Strict):
             "(normalised to its annual peak, so the net's p_mw is the annual peak), or 'flat'."
         ),
     )
+    cost_segments: int | None = Field(
+        20,
+        gt=0,
+        description=(
+            "Secant segments per quadratic generator cost curve, so every clearing is a pure "
+            "LP (robust with embedded feeder models under Total TSO); null = exact quadratic "
+            "costs (a QP, as pandapower's rundcopp)."
+        ),
+    )
     min_generation: Literal["dispatchable", "must_run"] = Field(
         "dispatchable",
         description=(

@@ -117,7 +117,10 @@ class MarketSim(mosaik_api_v3.Simulator):
 
             self._extensions = build_feeder_views(self._run_id, self._scenario, interfaces)
         self._market = TransmissionMarket(
-            self._net, participants=participants, extensions=list(self._extensions.values())
+            self._net,
+            participants=participants,
+            extensions=list(self._extensions.values()),
+            cost_segments=self._sc.transmission.cost_segments,
         )
         return [{"eid": "tso", "type": model}]
 

@@ -1,0 +1,104 @@
+"""Paradigm invariants on the bundled scenarios, judged by the AC physics layer.
+
+Short horizons around noon (PV peak) keep this fast; every paradigm sees identical
+inputs (same seed: same devices, forecasts and actuals).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+#: Linearisation tolerance of the DSO's feeder model against AC power flow (pu).
+LINEAR_TOL_PU = 0.005
+REQUIRED = {
+    "total_cost", "generation_cost", "der_cost", "redispatch_cost", "imbalance_cost",
+    "unserved_energy_mwh", "losses_mwh", "voltage_violations", "thermal_violations",
+    "min_voltage_pu", "max_voltage_pu", "max_loading_percent", "nonconverged_powerflows",
+    "tso_variables", "tso_constraints", "interface_values_exchanged", "wall_seconds",
+}  # fmt: skip
+
+
+def _compare(tmp: Path, scenario: str, start: str, intervals: int) -> dict:
+    data = yaml.safe_load((REPO / "scenarios" / f"{scenario}.yaml").read_text())
+    data["horizon"] = {"start": start, "intervals": intervals, "interval_min": 15}
+    data["output"] = {"bus_voltages": False}
+    file = tmp / f"{scenario}.yaml"
+    file.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "gridlayers.cli", "compare", str(file), "--out", str(tmp / "out"),
+         "--passive"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    summary["_out"] = tmp / "out"
+    return summary
+
+
+@pytest.fixture(scope="module")
+def congested(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _compare(tmp_path_factory.mktemp("congested"), "congested", "2016-06-01 12:00", 3)
+
+
+@pytest.fixture(scope="module")
+def uncongested(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _compare(tmp_path_factory.mktemp("default"), "default", "2016-06-01 06:00", 3)
+
+
+def _worst_overvoltage(out: Path, paradigm: str) -> float:
+    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "SELECT max(vm_max_pu) FROM feeder_interval WHERE paradigm = ?", [paradigm]
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_summary_has_every_kpi_for_every_paradigm(congested: dict) -> None:
+    assert set(congested["paradigms"]) == {"total_tso", "minimal_dso", "total_dso", "passive"}
+    for name, kpis in congested["paradigms"].items():
+        assert set(kpis) >= REQUIRED, f"{name} misses {REQUIRED - set(kpis)}"
+        assert kpis["intervals"] == 3
+        parts = ("generation_cost", "der_cost", "redispatch_cost", "imbalance_cost")
+        assert kpis["total_cost"] == pytest.approx(sum(kpis[p] for p in parts), rel=1e-9)
+
+
+def test_congested_scenario_is_congested_without_coordination(congested: dict) -> None:
+    passive = congested["paradigms"]["passive"]
+    assert passive["voltage_violations"] > 0
+    assert passive["max_voltage_pu"] > 1.05 + LINEAR_TOL_PU
+
+
+def test_minimal_dso_pays_for_tier_bypassing(congested: dict) -> None:
+    p = congested["paradigms"]
+    minimal = p["minimal_dso"]
+    assert minimal["redispatch_cost"] > 0.0 or minimal["max_voltage_pu"] > 1.05 + LINEAR_TOL_PU
+    for layered in ("total_tso", "total_dso"):
+        assert p[layered]["redispatch_cost"] == 0.0
+        assert _worst_overvoltage(congested["_out"], layered) <= 1.05 + LINEAR_TOL_PU, layered
+        assert p[layered]["thermal_violations"] == 0
+
+
+def test_total_tso_problem_is_larger_than_total_dso(congested: dict) -> None:
+    p = congested["paradigms"]
+    assert p["total_tso"]["tso_variables"] > 2 * p["total_dso"]["tso_variables"]
+    assert p["total_tso"]["tso_constraints"] > 2 * p["total_dso"]["tso_constraints"]
+    assert (
+        p["total_tso"]["interface_values_exchanged"] > p["total_dso"]["interface_values_exchanged"]
+    )
+
+
+def test_without_feeder_congestion_central_and_layered_cost_the_same(uncongested: dict) -> None:
+    p = uncongested["paradigms"]
+    assert p["total_dso"]["voltage_violations"] == 0
+    tso, dso = p["total_tso"]["total_cost"], p["total_dso"]["total_cost"]
+    assert dso == pytest.approx(tso, rel=1e-3)
