@@ -102,3 +102,54 @@ def test_without_feeder_congestion_central_and_layered_cost_the_same(uncongested
     assert p["total_dso"]["voltage_violations"] == 0
     tso, dso = p["total_tso"]["total_cost"], p["total_dso"]["total_cost"]
     assert dso == pytest.approx(tso, rel=1e-3)
+
+
+def _total_dso_with(tmp: Path, strategy: str) -> float:
+    """Run Total DSO on the congested rural LDA at noon; return the worst AC voltage (pu)."""
+    from gridlayers.runner import run_scenario
+    from gridlayers.scenarios import load_scenario
+
+    data = yaml.safe_load((REPO / "scenarios" / "congested.yaml").read_text())
+    data["horizon"] = {"start": "2016-06-01 12:00", "intervals": 2, "interval_min": 15}
+    data["ldas"] = data["ldas"][:1]
+    data["ldas"][0]["dso_strategy"] = strategy
+    data["paradigms"] = ["total_dso"]
+    data["output"] = {"bus_voltages": False}
+    file = tmp / f"{strategy.replace(':', '_')}.yaml"
+    file.write_text(yaml.safe_dump(data))
+    outcome = run_scenario(load_scenario(file), tmp / file.stem)
+    assert outcome.ok, outcome.summary["error"]
+    return outcome.summary["paradigms"]["total_dso"]
+
+
+def test_dso_strategies_are_chosen_by_the_scenario(tmp_path: Path) -> None:
+    optimal = _total_dso_with(tmp_path, "optimal")
+    pro_rata = _total_dso_with(tmp_path, "pro_rata")
+    assert optimal["max_voltage_pu"] <= 1.05 + LINEAR_TOL_PU
+    assert optimal["dso_infeasible_intervals"] == 0
+    # the network-blind split overvolts the feeder where the optimal DSO does not
+    assert pro_rata["max_voltage_pu"] > 1.05
+    assert pro_rata["max_voltage_pu"] > optimal["max_voltage_pu"] + LINEAR_TOL_PU
+
+
+def test_infeasible_dso_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A DSO planning against an unreachable voltage band falls back and says so."""
+    cautious = _total_dso_with(tmp_path, "example_dso_strategy:CautiousDSO")
+    assert cautious["intervals"] == 2
+    assert cautious["dso_infeasible_intervals"] == 2
+    con = duckdb.connect(str(tmp_path / "example_dso_strategy_CautiousDSO" / "results.duckdb"),
+                         read_only=True)  # fmt: skip
+    kinds = con.execute("SELECT DISTINCT kind FROM event").fetchall()
+    con.close()
+    assert ("dso_infeasible",) in kinds
+
+
+def test_unknown_dso_strategy_is_a_scenario_error(tmp_path: Path) -> None:
+    data = yaml.safe_load((REPO / "scenarios" / "default.yaml").read_text())
+    data["ldas"][1]["dso_strategy"] = "nowhere.module:Nothing"
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(data))
+    done = subprocess.run([sys.executable, "-m", "gridlayers.cli", "validate", str(file)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2
+    assert "ldas[1].dso_strategy: cannot import DSO strategy" in done.stderr

@@ -15,6 +15,13 @@ Phase ``t0+1`` (the TSO's result arrives):
 ``total_tso``    pass the TSO's device set-points down
 
 Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector.
+
+If the DSO's optimisation is infeasible (e.g. the uncontrolled load and generation alone
+violate the feeder's limits), the interval is recorded (``dso_report["infeasible"]``,
+an ``event`` row) and the DSO falls back to network-blind behaviour for that interval:
+the virtual resource becomes the merged device offers on top of the firm exchange, and
+awards are split in merit order (Total DSO); proposed set-points pass unchanged
+(Minimal DSO). The physics layer then shows what that costs.
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 from gridlayers.agents import PHASE_OFFER
 from gridlayers.agents.dso_setup import build_dso
 from gridlayers.agents.lda_cache import lda_model
+from gridlayers.der.curves import split_award
 from gridlayers.domain import BidCurve
+from gridlayers.dso.offer_blocks import InfeasibleDSOError
+from gridlayers.dso.virtual_resource import interface_curve
 from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
 
 ATTRS = [
@@ -99,9 +109,20 @@ class DSOSim(mosaik_api_v3.Simulator):
         self._fixed = self._lda.fixed_injections(k, "forecast")
         if phase == PHASE_OFFER:
             self._offers = {d: decode_curve(c) for d, c in _merge(got.get("offers")).items()}
-            self._offer(k)
+            self._infeasible = []
+            try:
+                self._offer(k)
+            except InfeasibleDSOError as exc:
+                self._infeasible.append(f"offer: {exc}")
+                self._out["bid"] = encode_curve(self._blind_resource())
         else:
-            self._settle(got)
+            try:
+                self._settle(got)
+            except InfeasibleDSOError as exc:
+                self._infeasible.append(f"settle: {exc}")
+                self._settle(got, blind=True)
+        if self._infeasible and "dso_report" in self._out:
+            self._out["dso_report"]["infeasible"] = list(self._infeasible)
         if "dso_report" in self._out:
             self._out["dso_report"]["solve_seconds"] = wallclock.perf_counter() - start
 
@@ -120,7 +141,29 @@ class DSOSim(mosaik_api_v3.Simulator):
                 "offers": {d: encode_curve(c) for d, c in self._offers.items()},
             }
 
-    def _settle(self, got: dict[str, Any]) -> None:
+    def _firm_exchange_mw(self) -> float:
+        """Forecast interface export of the uncontrolled load and generation (MW)."""
+        p_fixed, q_fixed = self._fixed
+        return float(self._core.feeder.solve_power_flow(p_fixed, q_fixed).interface_p_mw)
+
+    def _blind_resource(self) -> BidCurve:
+        """Network-blind virtual resource: firm exchange plus the merged device offers."""
+        firm = self._firm_exchange_mw()
+        lo = sum(c.p_min_mw for c in self._offers.values())
+        hi = sum(c.p_max_mw for c in self._offers.values())
+        curve, _ = interface_curve(
+            self._offers, dict.fromkeys(self._offers, 1.0), (firm + lo, firm + hi), (lo, hi), 10
+        )
+        return curve
+
+    def _blind_split(self, award_mw: float) -> dict[str, float]:
+        """Merit-order split of ``award_mw`` minus the firm exchange among devices (MW)."""
+        curves = list(self._offers.values())
+        lo, hi = sum(c.p_min_mw for c in curves), sum(c.p_max_mw for c in curves)
+        total = min(max(award_mw - self._firm_exchange_mw(), lo), hi)
+        return dict(zip(self._offers, split_award(curves, total), strict=True))
+
+    def _settle(self, got: dict[str, Any], blind: bool = False) -> None:
         name = self._lda.name
         price = float(first_value(got, "interface_LMP")[name])
         report = {
@@ -130,12 +173,19 @@ class DSOSim(mosaik_api_v3.Simulator):
             "dlmp_mean": None,
             "dlmp_max": None,
             "values_exchanged": 0,
+            "infeasible": list(self._infeasible),
         }
+        blind = blind or bool(self._infeasible)
         if self._paradigm == "total_dso":
             award = float(first_value(got, "awards")[f"dso:{name}"])
-            result = self._core.disaggregate(award, price)
-            setpoints = result.setpoints_mw
-            report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
+            if blind:
+                setpoints = self._blind_split(award)
+            else:
+                result = self._core.disaggregate(award, price)
+                setpoints = result.setpoints_mw
+                report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
+        elif self._paradigm == "minimal_dso" and blind:
+            setpoints = _merge(got.get("proposed[MW]"))
         elif self._paradigm == "minimal_dso":
             proposed = _merge(got.get("proposed[MW]"))
             p_fixed, q_fixed = self._fixed

@@ -210,6 +210,7 @@ class PersistentLP:
 
         self.model = model
         self.solver = Highs()
+        self.solver.config.solver_options["output_flag"] = False  # failures still raise
         self._first = True
         self._objective: Any = None
         self.last_result: Any = None

@@ -8,7 +8,7 @@ satisfies :class:`DSOStrategy`. Two are registered:
 * ``"pro_rata"``: :class:`ProRataDSO`, the same virtual resource, but the award is split
   among devices in proportion to their offered flexibility, ignoring feeder limits.
 
-Register your own::
+Register your own (or name it in a scenario as ``package.module:ClassName``)::
 
     from gridlayers.dso.strategies import DSO_STRATEGIES, register_dso_strategy
 
@@ -123,6 +123,39 @@ def register_dso_strategy(name: str, factory: DSOFactory) -> None:
     DSO_STRATEGIES[name] = factory
 
 
+def resolve_dso_strategy(name: str) -> DSOFactory:
+    """Return the factory of a DSO strategy named in a scenario.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DSO_STRATEGIES`, or ``"package.module:ClassName"`` for a
+        researcher's own strategy (imported on use, nothing in gridlayers changes).
+
+    Raises
+    ------
+    ValueError
+        If the name is neither registered nor importable.
+
+    """
+    if name in DSO_STRATEGIES:
+        return DSO_STRATEGIES[name]
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            msg = f"cannot import DSO strategy {name!r}: {exc}"
+            raise ValueError(msg) from None
+        if callable(factory):
+            return factory
+    msg = (f"unknown DSO strategy {name!r}; known: {sorted(DSO_STRATEGIES)} "
+           "or 'package.module:ClassName'")  # fmt: skip
+    raise ValueError(msg)
+
+
 def make_dso(
     name: str, feeder: LinDistFlowFeeder, devices: Mapping[str, int], **params: object
 ) -> DSOStrategy:
@@ -131,7 +164,7 @@ def make_dso(
     Parameters
     ----------
     name : str
-        A key of :data:`DSO_STRATEGIES`.
+        A key of :data:`DSO_STRATEGIES` or an import path (see :func:`resolve_dso_strategy`).
     feeder : LinDistFlowFeeder
         The LDA's feeder model.
     devices : mapping of str to int
@@ -145,9 +178,4 @@ def make_dso(
         The built DSO.
 
     """
-    try:
-        factory = DSO_STRATEGIES[name]
-    except KeyError:
-        msg = f"unknown DSO strategy {name!r}; known: {sorted(DSO_STRATEGIES)}"
-        raise ValueError(msg) from None
-    return factory(feeder, devices, **params)
+    return resolve_dso_strategy(name)(feeder, devices, **params)

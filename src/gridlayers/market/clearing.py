@@ -151,6 +151,9 @@ class TransmissionMarket:
         self._solver = Highs()
         self._solver.config.time_limit = float(time_limit_s)
         self._solver.config.solver_options["qp_regularization_value"] = QP_REGULARIZATION
+        # no console chatter from HiGHS (e.g. warnings about ignored tiny coefficient updates);
+        # failures still surface through the termination condition
+        self._solver.config.solver_options["output_flag"] = False
         self._first_solve = True
         self._unserved_bus = self._first_net_bus_per_node()
         self._load_nodes = self._dc.load_bus.reindex(list(self._model.LOAD)).to_numpy(np.int64)

@@ -43,6 +43,8 @@ SELECT (SELECT coalesce(sum(der_cost_usd), 0) FROM aggregator_interval
         WHERE paradigm = $paradigm) AS der_curtailed_mwh,
        (SELECT coalesce(sum(redispatch_cost_usd), 0) FROM dso_interval
         WHERE paradigm = $paradigm) AS redispatch_cost,
+       (SELECT count(*) FROM dso_interval WHERE paradigm = $paradigm AND infeasible)
+        AS dso_infeasible_intervals,
        (SELECT coalesce(sum(abs(-f.p_import_mw - i.cleared_injection_mw)), 0) * $hours
         FROM feeder_interval f JOIN interface_interval i USING (paradigm, interval, lda)
         WHERE paradigm = $paradigm) AS imbalance_mwh"""

@@ -69,6 +69,7 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
                 "use a code such as '1-MV-rural--0-sw' (simbench.collect_all_simbench_codes()).",
             )
         _check_feeder(feeder, file, base)
+        _check_dso_strategy(lda.dso_strategy, file, f"{base}.dso_strategy")
 
 
 def _check_feeder(feeder: object, file: Path, base: str) -> None:
@@ -92,3 +93,12 @@ def _check_feeder(feeder: object, file: Path, base: str) -> None:
             field,
             f"a feeder needs exactly one in-service ext_grid (its T–D interface), found {n_ext}",
         )
+
+
+def _check_dso_strategy(name: str, file: Path, field: str) -> None:
+    from gridlayers.dso.strategies import resolve_dso_strategy
+
+    try:
+        resolve_dso_strategy(name)
+    except ValueError as exc:
+        raise ScenarioError(file, field, str(exc)) from None

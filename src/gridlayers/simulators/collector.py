@@ -188,9 +188,15 @@ class Collector(mosaik_api_v3.Simulator):
                     dlmp_max_usd_per_mwh=r["dlmp_max"],
                     solve_seconds=r["solve_seconds"],
                     values_exchanged=r["values_exchanged"],
+                    infeasible=bool(r.get("infeasible")),
                 )
             ],
         )
+        self._dso_events(r, lda, key)
+
+    def _dso_events(self, r: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
+        for message in r.get("infeasible") or []:
+            self._event(key, lda, "dso_infeasible", f"{message}; network-blind fallback used")
 
     def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
         self._store.event(key["paradigm"], key["interval"], key["time"], source, kind, message)
