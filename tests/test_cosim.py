@@ -36,6 +36,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 
     data = yaml.safe_load(DEFAULT.read_text())
     data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 4, "interval_min": 15}
+    data["paradigms"] = ["passive"]
     for lda in data["ldas"]:  # the plain wiring; DER dispatch is checked separately below
         lda.pop("der", None)
     folder = tmp_path_factory.mktemp("small")
@@ -162,6 +163,7 @@ def test_passive_der_dispatch_reaches_the_physics(tmp_path: Path) -> None:
 
     data = yaml.safe_load(DEFAULT.read_text())
     data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 3, "interval_min": 15}
+    data["paradigms"] = ["passive"]
     data["ldas"] = data["ldas"][:1]
     scenario = load_scenario(write_scenario(tmp_path, data))
     outcome = run_scenario(scenario, tmp_path / "out")

@@ -1,0 +1,59 @@
+"""The default scenario (96 quarter-hours, 3 LDAs) under every paradigm.
+
+Prints wall seconds per paradigm, each paradigm's ratio to ``passive`` (the same
+co-simulation without any optimisation below the TSO, measured in the same run), the
+total for the three compared paradigms against the 120 s target, and the same with the
+DSO/aggregator agents in their own processes (``simulators.agents: cmd``), which lets
+the LDAs' optimisations use both cores.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gridlayers.runner import run_scenario
+from gridlayers.scenarios import load_scenario
+
+SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
+COMPARED = ("total_tso", "minimal_dso", "total_dso")
+
+
+def timed(scenario, paradigms: tuple[str, ...], agents: str) -> dict[str, float]:
+    sc = scenario.model_copy(update={
+        "paradigms": list(paradigms),
+        "simulators": scenario.simulators.model_copy(update={"agents": agents}),
+        "output": scenario.output.model_copy(update={"bus_voltages": False}),
+    })  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        outcome = run_scenario(sc, Path(tmp))
+        total = time.perf_counter() - t0
+    if not outcome.ok:
+        sys.exit(f"run failed: {outcome.summary['error']}")
+    walls = {p: k["wall_seconds"] for p, k in outcome.summary["paradigms"].items()}
+    walls["total"] = total
+    return walls
+
+
+def main() -> None:
+    scenario = load_scenario(SCENARIO)
+    ref = timed(scenario, ("passive",), "python")["passive"]
+    print(f"passive (reference)           {ref:6.1f} s")
+    for agents in ("python", "cmd"):
+        walls = timed(scenario, COMPARED, agents)
+        for p in COMPARED:
+            print(
+                f"{p:12s} agents={agents:6s}  {walls[p]:6.1f} s  "
+                f"ratio to passive {walls[p] / ref:4.2f}x"
+            )
+        print(
+            f"all three, agents={agents:6s}  {walls['total']:6.1f} s  (target 120 s: "
+            f"{'met' if walls['total'] <= 120 else 'missed'})"
+        )
+
+
+if __name__ == "__main__":
+    main()
