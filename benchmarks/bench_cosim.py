@@ -1,5 +1,7 @@
 """Co-simulation overhead: the default scenario through mosaik vs the same cores in a plain loop.
 
+Without DER (so both do exactly the same work: passive feeders and the TSO clearing).
+
 Both compute the same intervals (feeder AC power flows, then the TSO clearing with the
 realised imports). Prints wall seconds for each and the ratio mosaik/plain, plus the
 start-up time (network and profile loading) that both share.
@@ -11,12 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridlayers.grid import build_lda_physics
+from gridlayers.grid import Feeder
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
+from gridlayers.lda import build_lda
 from gridlayers.market import TransmissionMarket
 from gridlayers.results.store import ResultStore
-from gridlayers.scenarios import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
 
@@ -24,9 +26,10 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
 def plain_loop(scenario) -> float:
     t0 = time.perf_counter()
     net = transmission_network(scenario.transmission)
-    market = TransmissionMarket(net)
+    market = TransmissionMarket(net, cost_segments=scenario.transmission.cost_segments)
     scale = load_scale(scenario.transmission.load_profile, scenario.horizon)
-    physics = {lda.name: build_lda_physics(scenario, lda.name) for lda in scenario.ldas}
+    models = {lda.name: build_lda(scenario, lda.name) for lda in scenario.ldas}
+    physics = {name: (Feeder(m.net, m.config.limits), m.actual) for name, m in models.items()}
     setup = time.perf_counter() - t0
     for k in range(scenario.horizon.intervals):
         extra = {}
@@ -39,9 +42,16 @@ def plain_loop(scenario) -> float:
 
 
 def main() -> None:
-    from gridlayers.cosim import run_world
+    import yaml
 
-    scenario = load_scenario(SCENARIO)
+    from gridlayers.cosim import run_world
+    from gridlayers.scenarios.schema import Scenario
+
+    data = yaml.safe_load(SCENARIO.read_text())
+    for lda in data["ldas"]:
+        lda.pop("der", None)
+    data["paradigms"] = ["passive"]
+    scenario = Scenario.model_validate(data)
     plain, setup = plain_loop(scenario)
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultStore(Path(tmp) / "r.duckdb")

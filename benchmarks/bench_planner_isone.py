@@ -42,12 +42,13 @@ def run(case: str, out: Path, time_limit: float | None, threads: int, tee: bool)
     summary = summarize_model(model, inputs, config)
     summary.update(build_seconds=build_s, solve_seconds=res.solve_seconds, mip_gap=res.mip_gap,
                    compile_seconds=res.compile_seconds, termination=res.termination,
-                   objective_scaled=res.objective, bound_scaled=res.bound)
+                   objective_scaled=res.objective, bound_scaled=res.bound,
+                   objective_bound_busd=config.epoch_years * res.bound / config.obj_scale / 1e9)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"plan_summary_{case}.json").write_text(json.dumps(summary, indent=2, default=str))
-    keys = ("investment_busd", "operation_busd", "externalities_busd", "hard_cost_busd",
-            "carbon_cost_busd", "air_quality_cost_busd", "co2_mt", "capacity_mw",
-            "upgrades", "cables")
+    keys = ("objective_busd", "objective_bound_busd", "investment_busd", "operation_busd",
+            "externalities_busd", "hard_cost_busd", "carbon_cost_busd",
+            "air_quality_cost_busd", "co2_mt", "capacity_mw", "upgrades", "cables")
     print(json.dumps({k: summary[k] for k in keys}, indent=1, default=str))
     pub = PUBLISHED[case]
     ours = {**{k: summary[k] for k in pub if k in summary},

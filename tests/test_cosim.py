@@ -11,9 +11,10 @@ import duckdb
 import pytest
 
 from conftest import write_scenario
-from gridlayers.grid import build_lda_physics
+from gridlayers.grid import Feeder
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
+from gridlayers.lda import build_lda
 from gridlayers.market import TransmissionMarket
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios import load_scenario
@@ -50,9 +51,10 @@ def test_run_matches_direct_recomputation(small_run: tuple) -> None:
     assert outcome.ok, outcome.summary["error"]
     out = outcome.out_dir
     net = transmission_network(scenario.transmission)
-    market = TransmissionMarket(net)
+    market = TransmissionMarket(net, cost_segments=scenario.transmission.cost_segments)
     scale = load_scale(scenario.transmission.load_profile, scenario.horizon)
-    physics = {lda.name: build_lda_physics(scenario, lda.name) for lda in scenario.ldas}
+    models = {lda.name: build_lda(scenario, lda.name) for lda in scenario.ldas}
+    physics = {name: (Feeder(m.net, m.config.limits), m.actual) for name, m in models.items()}
     for k in range(scenario.horizon.intervals):
         extra = {}
         for lda in scenario.ldas:

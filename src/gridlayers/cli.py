@@ -84,30 +84,9 @@ def validate(scenario: ScenarioArg) -> None:
 @app.command()
 def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
     """Run a scenario's co-simulation, write results and print a KPI summary."""
-    from gridlayers.runner import run_scenario
-
     _quiet_libraries()
     sc = _load_resolved(scenario)
-    target = out_dir or sc.output.dir or Path("runs") / sc.name
-    total = sc.horizon.intervals * len(sc.paradigms)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task(f"{sc.name}", total=total)
-        outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
-    _print_summary(outcome.summary)
-    out.print(f"results: {target}")
-    if not outcome.ok:
-        err.print(
-            f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
-            "results up to the failure are kept)",
-            markup=False,
-        )
-        raise typer.Exit(1)
+    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name)
 
 
 #: Paradigms ``compare`` runs, in table order.
@@ -123,14 +102,18 @@ def compare(
     ] = False,
 ) -> None:
     """Run Total TSO, Minimal DSO and Total DSO on identical inputs; print them side by side."""
-    from gridlayers.runner import run_scenario
-
     _quiet_libraries()
     sc = _load_resolved(scenario)
     paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
     sc = sc.model_copy(update={"paradigms": paradigms})
-    target = out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare"
-    total = sc.horizon.intervals * len(paradigms)
+    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare")
+
+
+def _run_and_report(sc: Scenario, target: Path) -> None:
+    """Run every paradigm of ``sc`` with a progress bar, print the KPI table, exit 1 on failure."""
+    from gridlayers.runner import run_scenario
+
+    total = sc.horizon.intervals * len(sc.paradigms)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

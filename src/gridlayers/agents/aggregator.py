@@ -24,6 +24,7 @@ from gridlayers.der import Aggregator
 from gridlayers.der.curves import merge_bid_curves
 from gridlayers.domain import BidCurve
 from gridlayers.lda import LDAModel
+from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import encode_curve, first_value
 
 ATTRS = [
@@ -53,26 +54,12 @@ class _Entity:
     out: dict[str, Any] = field(default_factory=dict)
 
 
-class AggregatorSim(mosaik_api_v3.Simulator):
+class AggregatorSim(RunSimulator):
     """Builds offers, splits awards, and dispatches devices for each aggregator entity."""
 
     def __init__(self) -> None:
         super().__init__(META)
         self._entities: dict[str, _Entity] = {}
-
-    def init(
-        self,
-        sid: str,
-        time_resolution: float = 1.0,
-        *,
-        scenario: dict[str, Any],
-        paradigm: str,
-        run_id: str,
-    ) -> Meta:
-        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
-        self._scenario, self._paradigm, self._run_id = scenario, paradigm, run_id
-        self._step = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
-        return self.meta
 
     def create(self, num: int, model: str, *, lda: str, aggregator: str) -> list[CreateResult]:
         """Create the entity of aggregator ``aggregator`` in LDA ``lda``."""

@@ -41,6 +41,7 @@ from gridlayers.der.curves import split_award
 from gridlayers.domain import BidCurve
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.virtual_resource import interface_curve
+from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
 
 ATTRS = [
@@ -69,26 +70,12 @@ def _merge(values: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
     return merged
 
 
-class DSOSim(mosaik_api_v3.Simulator):
+class DSOSim(RunSimulator):
     """Runs the DSO of each LDA entity in the paradigm of the run."""
 
     def __init__(self) -> None:
         super().__init__(META)
         self._out: dict[str, Any] = {}
-
-    def init(
-        self,
-        sid: str,
-        time_resolution: float = 1.0,
-        *,
-        scenario: dict[str, Any],
-        paradigm: str,
-        run_id: str,
-    ) -> Meta:
-        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
-        self._scenario, self._paradigm, self._run_id = scenario, paradigm, run_id
-        self._step = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
-        return self.meta
 
     def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
         """Create the DSO of LDA ``lda`` (one per simulator instance)."""

@@ -28,6 +28,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidCurve
+from gridlayers.highs import freeze_structure, persistent_highs
 
 if TYPE_CHECKING:
     from gridlayers.dso.lindistflow import LinDistFlowFeeder
@@ -206,11 +207,8 @@ class PersistentLP:
     """
 
     def __init__(self, model: Any) -> None:
-        from pyomo.contrib.solver.solvers.highs import Highs
-
         self.model = model
-        self.solver = Highs()
-        self.solver.config.solver_options["output_flag"] = False  # failures still raise
+        self.solver = persistent_highs()
         self._first = True
         self._objective: Any = None
         self.last_result: Any = None
@@ -256,17 +254,7 @@ class PersistentLP:
             self.model, load_solutions=False, raise_exception_on_nonoptimal_result=False
         )
         if self._first:
-            for flag in (
-                "check_for_new_or_removed_constraints",
-                "check_for_new_or_removed_vars",
-                "check_for_new_or_removed_params",
-                "check_for_new_objective",
-                "update_constraints",
-                "update_vars",
-                "update_named_expressions",
-                "update_objective",
-            ):
-                setattr(updates, flag, False)
+            freeze_structure(self.solver)
             self._first = False
         seconds = time.perf_counter() - start
         if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
 
 from gridlayers.domain.bid_curve import BidCurve
+from gridlayers.highs import freeze_structure, persistent_highs
 from gridlayers.market.model import MarketExtension, build_market_model
 from gridlayers.market.network import extract_dc_network
 
@@ -148,12 +148,9 @@ class TransmissionMarket:
             voll_usd_per_mwh,
             cost_segments,
         )
-        self._solver = Highs()
+        self._solver = persistent_highs()
         self._solver.config.time_limit = float(time_limit_s)
         self._solver.config.solver_options["qp_regularization_value"] = QP_REGULARIZATION
-        # no console chatter from HiGHS (e.g. warnings about ignored tiny coefficient updates);
-        # failures still surface through the termination condition
-        self._solver.config.solver_options["output_flag"] = False
         self._first_solve = True
         self._unserved_bus = self._first_net_bus_per_node()
         self._load_nodes = self._dc.load_bus.reindex(list(self._model.LOAD)).to_numpy(np.int64)
@@ -287,18 +284,7 @@ class TransmissionMarket:
         if res.termination_condition == TerminationCondition.error:
             res = self._retry_with_default_regularization()
         if self._first_solve:  # structure is fixed from now on: only push Param changes
-            updates = self._solver.config.auto_updates
-            for flag in (
-                "check_for_new_or_removed_constraints",
-                "check_for_new_or_removed_vars",
-                "check_for_new_or_removed_params",
-                "check_for_new_objective",
-                "update_constraints",
-                "update_vars",
-                "update_named_expressions",
-                "update_objective",
-            ):
-                setattr(updates, flag, False)
+            freeze_structure(self._solver)
             self._first_solve = False
         seconds = time.perf_counter() - start
         if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:

@@ -73,8 +73,10 @@ def plan(
     -------
     dict
         The plan summary (see :func:`gridlayers.planner.report.summarize_model`)
-        plus ``build_seconds``, ``solve_seconds``, ``mip_gap``, ``termination``
-        and ``objective_scaled``; $ figures in billions over the horizon.
+        plus ``build_seconds``, ``solve_seconds``, ``mip_gap``, ``termination``,
+        ``objective_scaled``/``bound_scaled`` (solver units) and
+        ``objective_bound_busd`` (proven lower bound of ``objective_busd``); $ figures
+        in billions over the horizon.
 
     """
     start = time.perf_counter()
@@ -95,6 +97,7 @@ def plan(
         termination=result.termination,
         objective_scaled=result.objective,
         bound_scaled=result.bound,
+        objective_bound_busd=config.epoch_years * result.bound / config.obj_scale / 1e9,
         multi_objective=config.multi_objective,
         data_source=inputs.source,
     )

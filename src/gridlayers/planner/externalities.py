@@ -35,14 +35,16 @@ def define_dynamic_components(
     aq_scale = config.aq_usd_2016_to_2020 * config.aq_damage_scale if config.air_quality else 0.0
     m.EmissionCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * co2_price
-        * sum(getattr(m, c)[y] for c in m.Epoch_CO2_Emissions),
+        rule=lambda m, y: (
+            m.discount_factor[y] * co2_price * sum(getattr(m, c)[y] for c in m.Epoch_CO2_Emissions)
+        ),
         doc="EM_y: discounted annual CO2 cost, $/yr",
     )
     m.AirQualityCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * aq_scale
-        * sum(getattr(m, c)[y] for c in m.Epoch_AQ_Damages),
+        rule=lambda m, y: (
+            m.discount_factor[y] * aq_scale * sum(getattr(m, c)[y] for c in m.Epoch_AQ_Damages)
+        ),
         doc="AQ_y: discounted annual air-quality damage, 2020$/yr",
     )
     register_cost(m, "EmissionCost", "externality")

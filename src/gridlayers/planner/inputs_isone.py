@@ -90,8 +90,11 @@ def _profile(path: Path, n_rows: int, n_cols: int, *, header: bool) -> np.ndarra
     else:
         df = _read_csv(path, header=None)
     if df.shape[1] < n_cols:
-        raise InputDataError(path, f"expected {n_cols} node columns, found {df.shape[1]}",
-                             f"column {df.shape[1] + 1}")
+        raise InputDataError(
+            path,
+            f"expected {n_cols} node columns, found {df.shape[1]}",
+            f"column {df.shape[1] + 1}",
+        )
     if df.shape[0] < n_rows:
         raise InputDataError(path, f"expected at least {n_rows} rows, found {df.shape[0]}")
     values = df.iloc[:n_rows, :n_cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
@@ -207,8 +210,9 @@ def _read_profiles(data_dir: Path, config: PlannerConfig, n_nodes: int) -> tuple
     """Return load, existing RE (wind + solar), cf_wind, cf_pv matrices (rows x nodes)."""
     n_rows = HOURS * (config.n_normal_days + config.n_extreme_days)
     load = _profile(data_dir / "load.csv", n_rows, n_nodes, header=True)
-    re0 = sum(_profile(data_dir / f, n_rows, n_nodes, header=False)
-              for f in ("wind.csv", "solar.csv"))
+    re0 = sum(
+        _profile(data_dir / f, n_rows, n_nodes, header=False) for f in ("wind.csv", "solar.csv")
+    )
     cf_w = _profile(data_dir / "wind_normalized.csv", n_rows, n_nodes, header=False)
     cf_s = _profile(data_dir / "solar_normalized.csv", n_rows, n_nodes, header=False)
     return load, re0, cf_w, cf_s

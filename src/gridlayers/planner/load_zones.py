@@ -45,50 +45,67 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
 
     """
     m.ZONES = pyo.Set(initialize=list(inputs.zones), ordered=True, doc="zones z (bus names)")
-    m.ONSHORE_ZONES = pyo.Set(initialize=list(inputs.onshore_zones), ordered=True,
-                              doc="onshore zones (load and builds allowed)")
+    m.ONSHORE_ZONES = pyo.Set(
+        initialize=list(inputs.onshore_zones),
+        ordered=True,
+        doc="onshore zones (load and builds allowed)",
+    )
     m.OFFSHORE_ZONES = pyo.Set(initialize=sorted(inputs.offshore_zones), doc="offshore nodes")
     m.ZONE_TIMEPOINTS = pyo.Set(
         initialize=[(y, z, d, h) for (y, d, h) in m.TIMEPOINTS for z in inputs.zones],
-        dimen=4, doc="(y, z, d, h)",
+        dimen=4,
+        doc="(y, z, d, h)",
     )
-    growth = {y: (1.0 + config.load_growth_per_year) ** (end_year_index(config, y) - 1)
-              for y in m.EPOCHS}
+    growth = {
+        y: (1.0 + config.load_growth_per_year) ** (end_year_index(config, y) - 1) for y in m.EPOCHS
+    }
     m.zone_demand_mw = pyo.Param(
         m.ZONE_TIMEPOINTS,
-        initialize={(y, z, d, h): inputs.demand_mw[z, d, h] * growth[y]
-                    for (y, z, d, h) in m.ZONE_TIMEPOINTS},
+        initialize={
+            (y, z, d, h): inputs.demand_mw[z, d, h] * growth[y]
+            for (y, z, d, h) in m.ZONE_TIMEPOINTS
+        },
         doc="L[y,z,d,h]: grown zonal demand, MW",
     )
-    m.LoadShed = pyo.Var(m.ZONE_TIMEPOINTS, within=pyo.NonNegativeReals,
-                         doc="ls: unserved load, MW")
+    m.LoadShed = pyo.Var(
+        m.ZONE_TIMEPOINTS, within=pyo.NonNegativeReals, doc="ls: unserved load, MW"
+    )
     m.Zone_Power_Injections.append("LoadShed")
     m.Zone_Power_Withdrawals.append("zone_demand_mw")
     _define_flexible_demand(m, config)
     m.LoadShedLimit = pyo.Constraint(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: m.LoadShed[y, z, d, h]
-        <= m.zone_demand_mw[y, z, d, h] + m.ZoneFlexDemand[y, z, d, h],
+        rule=lambda m, y, z, d, h: (
+            m.LoadShed[y, z, d, h] <= m.zone_demand_mw[y, z, d, h] + m.ZoneFlexDemand[y, z, d, h]
+        ),
         doc="(4) ls <= L + flexible demand, MW",
     )
     m.LoadSheddingCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * config.voll_usd_per_mwh * weighted_hours_sum(
-            m, lambda y, d, h: sum(m.LoadShed[y, z, d, h] for z in m.ZONES), y),
+        rule=lambda m, y: (
+            m.discount_factor[y]
+            * config.voll_usd_per_mwh
+            * weighted_hours_sum(m, lambda y, d, h: sum(m.LoadShed[y, z, d, h] for z in m.ZONES), y)
+        ),
         doc="discounted annual cost of unserved load, $/yr",
     )
     register_cost(m, "LoadSheddingCost", "operation")
     m.Reserve_Requirements.append("ReserveLoadRequirement")
     m.ReserveLoadRequirement = pyo.Expression(
         m.TIMEPOINTS,
-        rule=lambda m, y, d, h: config.reserve_load_share
-        * sum(m.zone_demand_mw[y, z, d, h] for z in m.ZONES),
+        rule=lambda m, y, d, h: (
+            config.reserve_load_share * sum(m.zone_demand_mw[y, z, d, h] for z in m.ZONES)
+        ),
         doc="reserve for load: share x total demand (excl. flexible demand), MW",
     )
     m.ZoneDemandRPS = pyo.Expression(
-        m.EPOCHS, m.ZONES,
-        rule=lambda m, y, z: sum(m.zone_demand_mw[y, z, d, h] + m.ZoneFlexDemand[y, z, d, h]
-                                 for d in m.DAYS for h in m.HOURS),
+        m.EPOCHS,
+        m.ZONES,
+        rule=lambda m, y, z: sum(
+            m.zone_demand_mw[y, z, d, h] + m.ZoneFlexDemand[y, z, d, h]
+            for d in m.DAYS
+            for h in m.HOURS
+        ),
         doc="unweighted sum of demand + flexible demand over modelled hours, MWh",
     )
     m.Zone_RPS_Demands.append("ZoneDemandRPS")
@@ -99,9 +116,11 @@ def _define_flexible_demand(m: pyo.ConcreteModel, config: PlannerConfig) -> None
     alpha = config.alpha_flex if config.demand_flexibility else 0.0
     m.FLEX_BLOCKS = pyo.Set(initialize=list(FLEX_BLOCK_DIVISORS), doc="flexible demand blocks b")
     m.FLEX_TIMEPOINTS = pyo.Set(
-        initialize=[(y, z, d, h) for (y, z, d, h) in m.ZONE_TIMEPOINTS
-                    if z in m.ONSHORE_ZONES] if alpha > 0 else [],
-        dimen=4, doc="(y, z, d, h) with flexible demand",
+        initialize=[(y, z, d, h) for (y, z, d, h) in m.ZONE_TIMEPOINTS if z in m.ONSHORE_ZONES]
+        if alpha > 0
+        else [],
+        dimen=4,
+        doc="(y, z, d, h) with flexible demand",
     )
     n_blocks = len(FLEX_BLOCK_DIVISORS)
 
@@ -109,14 +128,21 @@ def _define_flexible_demand(m: pyo.ConcreteModel, config: PlannerConfig) -> None
         lim = alpha * m.zone_demand_mw[y, z, d, h] / n_blocks
         return (-lim, lim)
 
-    m.FlexBlock = pyo.Var(m.FLEX_TIMEPOINTS, m.FLEX_BLOCKS, bounds=block_bounds,
-                          doc="Delta d_b: flexible demand block (+ = more load), MW")
-    m.FlexBlockAbs = pyo.Var(m.FLEX_TIMEPOINTS, m.FLEX_BLOCKS, within=pyo.NonNegativeReals,
-                             doc="a_b >= |Delta d_b|, MW")
+    m.FlexBlock = pyo.Var(
+        m.FLEX_TIMEPOINTS,
+        m.FLEX_BLOCKS,
+        bounds=block_bounds,
+        doc="Delta d_b: flexible demand block (+ = more load), MW",
+    )
+    m.FlexBlockAbs = pyo.Var(
+        m.FLEX_TIMEPOINTS, m.FLEX_BLOCKS, within=pyo.NonNegativeReals, doc="a_b >= |Delta d_b|, MW"
+    )
     m.FlexDemand = pyo.Var(
         m.FLEX_TIMEPOINTS,
-        bounds=lambda m, y, z, d, h: (-alpha * m.zone_demand_mw[y, z, d, h],
-                                      alpha * m.zone_demand_mw[y, z, d, h]),
+        bounds=lambda m, y, z, d, h: (
+            -alpha * m.zone_demand_mw[y, z, d, h],
+            alpha * m.zone_demand_mw[y, z, d, h],
+        ),
         doc="Delta d: flexible demand change (+ = more load), MW",
     )
     m.FlexDemandSum = pyo.Constraint(
@@ -124,12 +150,18 @@ def _define_flexible_demand(m: pyo.ConcreteModel, config: PlannerConfig) -> None
         rule=lambda m, *t: m.FlexDemand[t] == sum(m.FlexBlock[(*t, b)] for b in m.FLEX_BLOCKS),
         doc="Delta d = sum_b Delta d_b, MW",
     )
-    m.FlexAbsUp = pyo.Constraint(m.FLEX_TIMEPOINTS, m.FLEX_BLOCKS,
-                                 rule=lambda m, *k: m.FlexBlockAbs[k] >= m.FlexBlock[k],
-                                 doc="a_b >= Delta d_b, MW")
-    m.FlexAbsDown = pyo.Constraint(m.FLEX_TIMEPOINTS, m.FLEX_BLOCKS,
-                                   rule=lambda m, *k: m.FlexBlockAbs[k] >= -m.FlexBlock[k],
-                                   doc="a_b >= -Delta d_b, MW")
+    m.FlexAbsUp = pyo.Constraint(
+        m.FLEX_TIMEPOINTS,
+        m.FLEX_BLOCKS,
+        rule=lambda m, *k: m.FlexBlockAbs[k] >= m.FlexBlock[k],
+        doc="a_b >= Delta d_b, MW",
+    )
+    m.FlexAbsDown = pyo.Constraint(
+        m.FLEX_TIMEPOINTS,
+        m.FLEX_BLOCKS,
+        rule=lambda m, *k: m.FlexBlockAbs[k] >= -m.FlexBlock[k],
+        doc="a_b >= -Delta d_b, MW",
+    )
     days = {(y, z, d) for (y, z, d, _h) in m.FLEX_TIMEPOINTS}
     m.FLEX_DAYS = pyo.Set(initialize=sorted(days), dimen=3, doc="(y, z, d) with flexibility")
     m.FlexDailyNeutral = pyo.Constraint(
@@ -146,10 +178,19 @@ def _define_flexible_demand(m: pyo.ConcreteModel, config: PlannerConfig) -> None
     price = {b: flex_block_price(config, b) for b in FLEX_BLOCK_DIVISORS}
     m.FlexDemandCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * weighted_hours_sum(
-            m, lambda y, d, h: sum(price[b] * m.FlexBlockAbs[y, z, d, h, b]
-                                   for z in m.ONSHORE_ZONES if (y, z, d, h) in m.FLEX_TIMEPOINTS
-                                   for b in m.FLEX_BLOCKS), y),
+        rule=lambda m, y: (
+            m.discount_factor[y]
+            * weighted_hours_sum(
+                m,
+                lambda y, d, h: sum(
+                    price[b] * m.FlexBlockAbs[y, z, d, h, b]
+                    for z in m.ONSHORE_ZONES
+                    if (y, z, d, h) in m.FLEX_TIMEPOINTS
+                    for b in m.FLEX_BLOCKS
+                ),
+                y,
+            )
+        ),
         doc="discounted annual cost of flexible demand (WTP_b |Delta d_b|), $/yr",
     )
     register_cost(m, "FlexDemandCost", "operation")
@@ -161,7 +202,9 @@ def define_dynamic_components(
     """Nodal power balance (3): sum of injections = sum of withdrawals, MW."""
     m.ZonePowerBalance = pyo.Constraint(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, *t: sum(getattr(m, c)[t] for c in m.Zone_Power_Injections)
-        == sum(getattr(m, c)[t] for c in m.Zone_Power_Withdrawals),
+        rule=lambda m, *t: (
+            sum(getattr(m, c)[t] for c in m.Zone_Power_Injections)
+            == sum(getattr(m, c)[t] for c in m.Zone_Power_Withdrawals)
+        ),
         doc="(3) nodal balance: injections = withdrawals, MW (dual: $/MW per period)",
     )

@@ -35,43 +35,59 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
     """
     costs = inputs.costs
     m.GAS_TECHS = pyo.Set(initialize=list(GAS_TECHS), ordered=True, doc="new gas technologies k")
-    m.GAS_BUILDS = pyo.Set(initialize=m.GAS_TECHS * m.ONSHORE_ZONES * m.EPOCHS, dimen=3,
-                           doc="(k, z, v) new gas builds")
-    m.BuildGas = pyo.Var(m.GAS_BUILDS, within=pyo.NonNegativeReals,
-                         doc="X_k: new gas capacity added in epoch v, MW")
+    m.GAS_BUILDS = pyo.Set(
+        initialize=m.GAS_TECHS * m.ONSHORE_ZONES * m.EPOCHS, dimen=3, doc="(k, z, v) new gas builds"
+    )
+    m.BuildGas = pyo.Var(
+        m.GAS_BUILDS, within=pyo.NonNegativeReals, doc="X_k: new gas capacity added in epoch v, MW"
+    )
     m.GasCapacity = pyo.Expression(
-        m.GAS_TECHS, m.ONSHORE_ZONES, m.EPOCHS,
+        m.GAS_TECHS,
+        m.ONSHORE_ZONES,
+        m.EPOCHS,
         rule=lambda m, k, z, y: sum(m.BuildGas[k, z, v] for v in m.EPOCHS if v <= y),
         doc="K_k: cumulative new gas capacity, MW",
     )
     m.GAS_TIMEPOINTS = pyo.Set(
-        initialize=[(k, z, y, d, h) for k in GAS_TECHS for z in m.ONSHORE_ZONES
-                    for (y, d, h) in m.TIMEPOINTS],
-        dimen=5, doc="(k, z, y, d, h)",
+        initialize=[
+            (k, z, y, d, h)
+            for k in GAS_TECHS
+            for z in m.ONSHORE_ZONES
+            for (y, d, h) in m.TIMEPOINTS
+        ],
+        dimen=5,
+        doc="(k, z, y, d, h)",
     )
     ramp = config.new_gas_ramp_mw_per_h
-    m.DispatchGas = pyo.Var(m.GAS_TIMEPOINTS, within=pyo.NonNegativeReals,
-                            doc="pcc/pct: new gas output, MW")
-    m.ReserveGas = pyo.Var(m.GAS_TIMEPOINTS, bounds=(0.0, ramp * config.reserve_response_h),
-                           doc="rcc/rct: new gas reserve, MW")
+    m.DispatchGas = pyo.Var(
+        m.GAS_TIMEPOINTS, within=pyo.NonNegativeReals, doc="pcc/pct: new gas output, MW"
+    )
+    m.ReserveGas = pyo.Var(
+        m.GAS_TIMEPOINTS,
+        bounds=(0.0, ramp * config.reserve_response_h),
+        doc="rcc/rct: new gas reserve, MW",
+    )
     m.GasHeadroom = pyo.Constraint(
         m.GAS_TIMEPOINTS,
-        rule=lambda m, k, z, *t: m.DispatchGas[k, z, *t] + m.ReserveGas[k, z, *t]
-        <= m.GasCapacity[k, z, t[0]],
+        rule=lambda m, k, z, *t: (
+            m.DispatchGas[k, z, *t] + m.ReserveGas[k, z, *t] <= m.GasCapacity[k, z, t[0]]
+        ),
         doc="p + r <= K, MW",
     )
     _define_ramping(m, ramp)
     m.ZoneGasDispatch = pyo.Expression(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: sum(m.DispatchGas[k, z, y, d, h] for k in m.GAS_TECHS)
-        if z in m.ONSHORE_ZONES else 0.0,
+        rule=lambda m, y, z, d, h: (
+            sum(m.DispatchGas[k, z, y, d, h] for k in m.GAS_TECHS) if z in m.ONSHORE_ZONES else 0.0
+        ),
         doc="new gas output in zone, MW",
     )
     m.Zone_Power_Injections.append("ZoneGasDispatch")
     m.GasReserve = pyo.Expression(
         m.TIMEPOINTS,
-        rule=lambda m, y, d, h: sum(m.ReserveGas[k, z, y, d, h]
-                                    for k in m.GAS_TECHS for z in m.ONSHORE_ZONES),
+        rule=lambda m, y, d, h: sum(
+            m.ReserveGas[k, z, y, d, h] for k in m.GAS_TECHS for z in m.ONSHORE_ZONES
+        ),
         doc="spinning reserve of new gas, MW",
     )
     m.Reserve_Provisions.append("GasReserve")
@@ -84,14 +100,22 @@ def _define_ramping(m: pyo.ConcreteModel, ramp: float) -> None:
     m.GAS_RAMP_TIMEPOINTS = pyo.Set(initialize=ramp_idx, dimen=5, doc="gas timepoints h >= 2")
     m.GasRampUp = pyo.Constraint(
         m.GAS_RAMP_TIMEPOINTS,
-        rule=lambda m, k, z, y, d, h: m.DispatchGas[k, z, y, d, h] + m.ReserveGas[k, z, y, d, h]
-        - m.DispatchGas[k, z, y, d, h - 1] <= ramp,
+        rule=lambda m, k, z, y, d, h: (
+            m.DispatchGas[k, z, y, d, h]
+            + m.ReserveGas[k, z, y, d, h]
+            - m.DispatchGas[k, z, y, d, h - 1]
+            <= ramp
+        ),
         doc="up-ramp incl. reserve <= RU_new, MW",
     )
     m.GasRampDown = pyo.Constraint(
         m.GAS_RAMP_TIMEPOINTS,
-        rule=lambda m, k, z, y, d, h: m.DispatchGas[k, z, y, d, h - 1]
-        + m.ReserveGas[k, z, y, d, h - 1] - m.DispatchGas[k, z, y, d, h] <= ramp,
+        rule=lambda m, k, z, y, d, h: (
+            m.DispatchGas[k, z, y, d, h - 1]
+            + m.ReserveGas[k, z, y, d, h - 1]
+            - m.DispatchGas[k, z, y, d, h]
+            <= ramp
+        ),
         doc="down-ramp (reserve of h-1) <= RU_new, MW",
     )
 
@@ -99,8 +123,12 @@ def _define_ramping(m: pyo.ConcreteModel, ramp: float) -> None:
 def _gas_energy(m: pyo.ConcreteModel, y: int, coef: dict[str, float]) -> object:
     """Return ``sum_d tau_d sum_h sum_{k,z} coef_k DispatchGas[k,z,y,d,h]``, (coef unit) MWh/yr."""
     return weighted_hours_sum(
-        m, lambda y, d, h: sum(coef[k] * m.DispatchGas[k, z, y, d, h]
-                               for k in m.GAS_TECHS for z in m.ONSHORE_ZONES), y)
+        m,
+        lambda y, d, h: sum(
+            coef[k] * m.DispatchGas[k, z, y, d, h] for k in m.GAS_TECHS for z in m.ONSHORE_ZONES
+        ),
+        y,
+    )
 
 
 def _define_costs(m: pyo.ConcreteModel, costs: object, config: PlannerConfig) -> None:
@@ -118,32 +146,42 @@ def _define_costs(m: pyo.ConcreteModel, costs: object, config: PlannerConfig) ->
 
     m.GasInvestment = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: sum(m.annuity_age_factor[y, v] * crf * capex(k, v) * m.BuildGas[k, z, v]
-                              for (k, z, v) in m.GAS_BUILDS if v <= y),
+        rule=lambda m, y: sum(
+            m.annuity_age_factor[y, v] * crf * capex(k, v) * m.BuildGas[k, z, v]
+            for (k, z, v) in m.GAS_BUILDS
+            if v <= y
+        ),
         doc="INVG (gas part): age-discounted capex annuities, $/yr",
     )
     register_cost(m, "GasInvestment", "investment")
     m.GasFixedCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * sum(
-            fom(k, y) * m.BuildGas[k, z, y] for k in m.GAS_TECHS for z in m.ONSHORE_ZONES),
+        rule=lambda m, y: (
+            m.discount_factor[y]
+            * sum(fom(k, y) * m.BuildGas[k, z, y] for k in m.GAS_TECHS for z in m.ONSHORE_ZONES)
+        ),
         doc="FOM on epoch-y additions at ye(y), discounted, $/yr",
     )
     register_cost(m, "GasFixedCost", "operation")
     m.GasVariableCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * sum(
-            _gas_energy(m, r, vom(r)) for r in m.EPOCHS if r <= y),
+        rule=lambda m, y: (
+            m.discount_factor[y] * sum(_gas_energy(m, r, vom(r)) for r in m.EPOCHS if r <= y)
+        ),
         doc="VOM of new-gas dispatch of all epochs r <= y (C5), discounted, $/yr",
     )
     register_cost(m, "GasVariableCost", "operation")
     co2 = {k: config.new_gas_co2_t_per_mwh for k in GAS_TECHS}
     aq = {k: getattr(config, GAS_TECHS[k][3]) for k in GAS_TECHS}
-    m.GasCO2 = pyo.Expression(m.EPOCHS, rule=lambda m, y: _gas_energy(m, y, co2),
-                              doc="annual CO2 of new gas, t/yr")
+    m.GasCO2 = pyo.Expression(
+        m.EPOCHS, rule=lambda m, y: _gas_energy(m, y, co2), doc="annual CO2 of new gas, t/yr"
+    )
     m.Epoch_CO2_Emissions.append("GasCO2")
-    m.GasAQ = pyo.Expression(m.EPOCHS, rule=lambda m, y: _gas_energy(m, y, aq),
-                             doc="annual air-quality damage of new gas, 2016$/yr")
+    m.GasAQ = pyo.Expression(
+        m.EPOCHS,
+        rule=lambda m, y: _gas_energy(m, y, aq),
+        doc="annual air-quality damage of new gas, 2016$/yr",
+    )
     m.Epoch_AQ_Damages.append("GasAQ")
 
 
@@ -153,9 +191,12 @@ def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig
     The reference's tracking ``CO2_y`` counts new-gas dispatch of all epochs r <= y
     (C5); ``_co2_tracking_extra_t[y]`` is the part from epochs r < y.
     """
-    capacity = {k: sum(pyo.value(m.BuildGas[k, z, v]) for (kk, z, v) in m.GAS_BUILDS if kk == k)
-                for k in m.GAS_TECHS}
+    capacity = {
+        k: sum(pyo.value(m.BuildGas[k, z, v]) for (kk, z, v) in m.GAS_BUILDS if kk == k)
+        for k in m.GAS_TECHS
+    }
     co2 = {k: config.new_gas_co2_t_per_mwh for k in GAS_TECHS}
-    cumulative = {y: sum(pyo.value(_gas_energy(m, r, co2)) for r in m.EPOCHS if r < y)
-                  for y in m.EPOCHS}
+    cumulative = {
+        y: sum(pyo.value(_gas_energy(m, r, co2)) for r in m.EPOCHS if r < y) for y in m.EPOCHS
+    }
     return {"capacity_mw": capacity, "_co2_tracking_extra_t": cumulative}

@@ -30,39 +30,68 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
 
     """
     zdh = [(z, d, h) for z in inputs.zones for d in inputs.days for h in inputs.hours]
-    m.existing_re_mw = pyo.Param(m.ZONES, m.DAYS, m.HOURS,
-                                 initialize={k: inputs.existing_re_mw[k] for k in zdh},
-                                 doc="RE0: existing renewable output, MW")
+    m.existing_re_mw = pyo.Param(
+        m.ZONES,
+        m.DAYS,
+        m.HOURS,
+        initialize={k: inputs.existing_re_mw[k] for k in zdh},
+        doc="RE0: existing renewable output, MW",
+    )
     m.RE_TECHS = pyo.Set(initialize=list(RE_TECHS), ordered=True, doc="new renewables k")
     m.re_cf = pyo.Param(
-        m.RE_TECHS, m.ONSHORE_ZONES, m.DAYS, m.HOURS,
-        initialize={(k, z, d, h): getattr(inputs, RE_TECHS[k][2])[z, d, h]
-                    for k in RE_TECHS for (z, d, h) in zdh if z in m.ONSHORE_ZONES},
+        m.RE_TECHS,
+        m.ONSHORE_ZONES,
+        m.DAYS,
+        m.HOURS,
+        initialize={
+            (k, z, d, h): getattr(inputs, RE_TECHS[k][2])[z, d, h]
+            for k in RE_TECHS
+            for (z, d, h) in zdh
+            if z in m.ONSHORE_ZONES
+        },
         doc="cf: availability of new wind/PV per MW, p.u.",
     )
-    m.RE_BUILDS = pyo.Set(initialize=m.RE_TECHS * m.ONSHORE_ZONES * m.EPOCHS, dimen=3,
-                          doc="(k, z, v) new renewable builds")
-    m.BuildRE = pyo.Var(m.RE_BUILDS, within=pyo.NonNegativeReals,
-                        doc="X_w / X_pv: new capacity added in epoch v, MW")
+    m.RE_BUILDS = pyo.Set(
+        initialize=m.RE_TECHS * m.ONSHORE_ZONES * m.EPOCHS,
+        dimen=3,
+        doc="(k, z, v) new renewable builds",
+    )
+    m.BuildRE = pyo.Var(
+        m.RE_BUILDS,
+        within=pyo.NonNegativeReals,
+        doc="X_w / X_pv: new capacity added in epoch v, MW",
+    )
     m.NewREAvailable = pyo.Expression(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: sum(m.BuildRE[k, z, v] * m.re_cf[k, z, d, h]
-                                       for k in m.RE_TECHS for v in m.EPOCHS if v <= y)
-        if z in m.ONSHORE_ZONES else 0.0,
+        rule=lambda m, y, z, d, h: (
+            sum(
+                m.BuildRE[k, z, v] * m.re_cf[k, z, d, h]
+                for k in m.RE_TECHS
+                for v in m.EPOCHS
+                if v <= y
+            )
+            if z in m.ONSHORE_ZONES
+            else 0.0
+        ),
         doc="NRE: available output of new wind and PV, MW",
     )
-    m.Curtail = pyo.Var(m.ZONE_TIMEPOINTS, within=pyo.NonNegativeReals,
-                        doc="ws: renewable curtailment, MW")
+    m.Curtail = pyo.Var(
+        m.ZONE_TIMEPOINTS, within=pyo.NonNegativeReals, doc="ws: renewable curtailment, MW"
+    )
     m.CurtailLimit = pyo.Constraint(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: m.Curtail[y, z, d, h] <= config.curtailment_max_share
-        * (m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h]),
+        rule=lambda m, y, z, d, h: (
+            m.Curtail[y, z, d, h]
+            <= config.curtailment_max_share
+            * (m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h])
+        ),
         doc="(5) ws <= alpha_plus (RE0 + NRE), MW",
     )
     m.ZoneRenewableOutput = pyo.Expression(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h]
-        - m.Curtail[y, z, d, h],
+        rule=lambda m, y, z, d, h: (
+            m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h] - m.Curtail[y, z, d, h]
+        ),
         doc="renewable injection RE0 + NRE - ws, MW",
     )
     m.Zone_Power_Injections.append("ZoneRenewableOutput")
@@ -74,15 +103,19 @@ def _define_registrations(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
     """Reserve requirement for renewables and the RPS credit of renewable output."""
     m.ReserveRERequirement = pyo.Expression(
         m.TIMEPOINTS,
-        rule=lambda m, y, d, h: config.reserve_re_share * sum(
-            m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h] for z in m.ZONES),
+        rule=lambda m, y, d, h: (
+            config.reserve_re_share
+            * sum(m.existing_re_mw[z, d, h] + m.NewREAvailable[y, z, d, h] for z in m.ZONES)
+        ),
         doc="reserve for renewables: share x available RE (all zones), MW",
     )
     m.Reserve_Requirements.append("ReserveRERequirement")
     m.ZoneRenewableRPS = pyo.Expression(
-        m.EPOCHS, m.ZONES,
-        rule=lambda m, y, z: sum(m.ZoneRenewableOutput[y, z, d, h]
-                                 for d in m.DAYS for h in m.HOURS),
+        m.EPOCHS,
+        m.ZONES,
+        rule=lambda m, y, z: sum(
+            m.ZoneRenewableOutput[y, z, d, h] for d in m.DAYS for h in m.HOURS
+        ),
         doc="unweighted renewable energy over modelled hours, MWh",
     )
     m.Zone_RPS_Credits.append("ZoneRenewableRPS")
@@ -100,19 +133,31 @@ def _define_costs(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerCo
 
     m.REInvestment = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: sum(m.annuity_age_factor[y, v] * crf * capex(k, v) * m.BuildRE[k, z, v]
-                              for (k, z, v) in m.RE_BUILDS if v <= y),
+        rule=lambda m, y: sum(
+            m.annuity_age_factor[y, v] * crf * capex(k, v) * m.BuildRE[k, z, v]
+            for (k, z, v) in m.RE_BUILDS
+            if v <= y
+        ),
         doc="INVG (wind/PV part): age-discounted capex annuities, $/yr",
     )
     register_cost(m, "REInvestment", "investment")
     penalty = config.curtailment_cost_usd_per_mwh
     m.REFixedCost = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: m.discount_factor[y] * (
-            sum(fom(k, y) * m.BuildRE[k, z, y] for k in m.RE_TECHS for z in m.ONSHORE_ZONES)
-            + (penalty * weighted_hours_sum(
-                m, lambda y, d, h: sum(m.Curtail[y, z, d, h] for z in m.ZONES), y)
-               if penalty else 0.0)),
+        rule=lambda m, y: (
+            m.discount_factor[y]
+            * (
+                sum(fom(k, y) * m.BuildRE[k, z, y] for k in m.RE_TECHS for z in m.ONSHORE_ZONES)
+                + (
+                    penalty
+                    * weighted_hours_sum(
+                        m, lambda y, d, h: sum(m.Curtail[y, z, d, h] for z in m.ZONES), y
+                    )
+                    if penalty
+                    else 0.0
+                )
+            )
+        ),
         doc="FOM on epoch-y additions (+ spillage penalty), discounted, $/yr",
     )
     register_cost(m, "REFixedCost", "operation")
@@ -120,6 +165,9 @@ def _define_costs(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerCo
 
 def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> dict:
     """Return new wind and PV capacity (MW)."""
-    return {"capacity_mw": {
-        k: sum(pyo.value(m.BuildRE[k, z, v]) for (kk, z, v) in m.RE_BUILDS if kk == k)
-        for k in m.RE_TECHS}}
+    return {
+        "capacity_mw": {
+            k: sum(pyo.value(m.BuildRE[k, z, v]) for (kk, z, v) in m.RE_BUILDS if kk == k)
+            for k in m.RE_TECHS
+        }
+    }

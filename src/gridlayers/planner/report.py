@@ -46,8 +46,10 @@ def summarize_model(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Planner
 
     """
     years = config.epoch_years
-    by_epoch = {c: {str(y): pyo.value(getattr(m, c)[y]) for y in m.EPOCHS}
-                for c in m.Cost_Components_Per_Epoch}
+    by_epoch = {
+        c: {str(y): pyo.value(getattr(m, c)[y]) for y in m.EPOCHS}
+        for c in m.Cost_Components_Per_Epoch
+    }
     totals = dict.fromkeys(("investment", "operation", "externality"), 0.0)
     for c, values in by_epoch.items():
         totals[m.cost_component_category[c]] += years * sum(values.values()) / USD_PER_BUSD
@@ -56,10 +58,13 @@ def summarize_model(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Planner
         "operation_busd": totals["operation"],
         "externalities_busd": totals["externality"],
         "carbon_cost_busd": years * sum(by_epoch.get("EmissionCost", {}).values()) / USD_PER_BUSD,
-        "air_quality_cost_busd": years * sum(by_epoch.get("AirQualityCost", {}).values())
+        "air_quality_cost_busd": years
+        * sum(by_epoch.get("AirQualityCost", {}).values())
         / USD_PER_BUSD,
         "hard_cost_busd": totals["investment"] + totals["operation"],
-        "objective_busd": years * pyo.value(m.Minimize_System_Cost) / config.obj_scale
+        "objective_busd": years
+        * pyo.value(m.Minimize_System_Cost)
+        / config.obj_scale
         / USD_PER_BUSD,
         "capacity_mw": {},
     }
@@ -67,13 +72,22 @@ def summarize_model(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Planner
         if hasattr(mod, "summarize"):
             _merge(summary, mod.summarize(m, inputs, config))
     extra = summary.pop("_co2_tracking_extra_t", {})
-    co2 = {y: sum(pyo.value(getattr(m, c)[y]) for c in m.Epoch_CO2_Emissions) + extra.get(y, 0.0)
-           for y in m.EPOCHS}
+    co2 = {
+        y: sum(pyo.value(getattr(m, c)[y]) for c in m.Epoch_CO2_Emissions) + extra.get(y, 0.0)
+        for y in m.EPOCHS
+    }
     summary["co2_mt"] = sum(co2.values()) / T_PER_MT
     summary["co2_t_per_yr_by_epoch"] = {str(y): v for y, v in co2.items()}
     summary["cost_by_epoch_usd_per_yr"] = by_epoch
     summary["unserved_energy_mwh_per_yr"] = {
-        str(y): pyo.value(sum(m.day_days_per_yr[d] * m.LoadShed[y, z, d, h]
-                              for z in m.ZONES for d in m.DAYS for h in m.HOURS))
-        for y in m.EPOCHS}
+        str(y): pyo.value(
+            sum(
+                m.day_days_per_yr[d] * m.LoadShed[y, z, d, h]
+                for z in m.ZONES
+                for d in m.DAYS
+                for h in m.HOURS
+            )
+        )
+        for y in m.EPOCHS
+    }
     return summary

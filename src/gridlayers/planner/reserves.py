@@ -26,8 +26,11 @@ def define_dynamic_components(
     """Reserve balance: sum of provisions >= sum of requirements, MW."""
     m.SystemReserve = pyo.Constraint(
         m.TIMEPOINTS,
-        rule=lambda m, *t: sum(getattr(m, c)[t] for c in m.Reserve_Provisions)
-        >= sum(getattr(m, c)[t] for c in m.Reserve_Requirements)
-        if m.Reserve_Requirements else pyo.Constraint.Skip,
+        rule=lambda m, *t: (
+            sum(getattr(m, c)[t] for c in m.Reserve_Provisions)
+            >= sum(getattr(m, c)[t] for c in m.Reserve_Requirements)
+            if m.Reserve_Requirements
+            else pyo.Constraint.Skip
+        ),
         doc="(7) system spinning reserve >= requirement, MW",
     )

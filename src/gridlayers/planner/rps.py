@@ -35,11 +35,16 @@ def define_dynamic_components(
                         rows.append((y, z))
                         share[y, z] = target.share
     m.RPS_ZONE_EPOCHS = pyo.Set(initialize=rows, dimen=2, doc="(y, z) with an RPS target")
-    m.rps_share = pyo.Param(m.RPS_ZONE_EPOCHS, initialize=share,
-                            doc="rho_s: required renewable share of zone demand, p.u.")
+    m.rps_share = pyo.Param(
+        m.RPS_ZONE_EPOCHS,
+        initialize=share,
+        doc="rho_s: required renewable share of zone demand, p.u.",
+    )
     m.ZoneRPS = pyo.Constraint(
         m.RPS_ZONE_EPOCHS,
-        rule=lambda m, y, z: sum(getattr(m, c)[y, z] for c in m.Zone_RPS_Credits)
-        >= m.rps_share[y, z] * sum(getattr(m, c)[y, z] for c in m.Zone_RPS_Demands),
+        rule=lambda m, y, z: (
+            sum(getattr(m, c)[y, z] for c in m.Zone_RPS_Credits)
+            >= m.rps_share[y, z] * sum(getattr(m, c)[y, z] for c in m.Zone_RPS_Demands)
+        ),
         doc="(13) zonal RPS: renewable energy >= share x demand, MWh",
     )

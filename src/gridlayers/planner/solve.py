@@ -82,8 +82,10 @@ def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list, float, float
     lp.a_matrix_.value_ = a.data
     integer = [v.is_integer() or v.is_binary() for v in repn.columns]
     if any(integer):
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                           for i in integer]
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+            for i in integer
+        ]
     return lp, repn.columns, sign * float(repn.c_offset[0]), sign
 
 

@@ -85,6 +85,4 @@ def weighted_hours_sum(m: pyo.ConcreteModel, term: object, y: int) -> object:
         Epoch.
 
     """
-    return sum(
-        m.day_days_per_yr[d] * sum(term(y, d, h) for h in m.HOURS) for d in m.DAYS
-    )
+    return sum(m.day_days_per_yr[d] * sum(term(y, d, h) for h in m.HOURS) for d in m.DAYS)

@@ -74,18 +74,35 @@ def toy_inputs(
     hours = tuple(range(1, n_hours + 1))
     re0 = existing_re_mw or {}
 
-    def keyed(per_zone: Mapping[str, Sequence[float]] | None, shared: Sequence[float] | None,
-              ) -> dict[tuple[str, int, int], float]:
-        return {(z, 1, h): float(per_zone[z][h - 1] if per_zone and z in per_zone else
-                                  (shared[h - 1] if shared is not None else 0.0))
-                for z in zones for h in hours}
+    def keyed(
+        per_zone: Mapping[str, Sequence[float]] | None,
+        shared: Sequence[float] | None,
+    ) -> dict[tuple[str, int, int], float]:
+        return {
+            (z, 1, h): float(
+                per_zone[z][h - 1]
+                if per_zone and z in per_zone
+                else (shared[h - 1] if shared is not None else 0.0)
+            )
+            for z in zones
+            for h in hours
+        }
 
-    defaults = {"ramp_up_mw_per_h": 1e6, "ramp_down_mw_per_h": 1e6, "co2_t_per_mwh": 0.0,
-                "aq_usd2016_per_mwh": 0.0, "retirement_year": 2100.0}
-    unit_df = pd.DataFrame([{**defaults, **u} for u in units],
-                           index=pd.Index(range(1, len(units) + 1), name="unit"))
-    line_df = pd.DataFrame([dict(ln) for ln in lines], columns=list(LINE_COLUMNS),
-                           index=pd.Index(range(1, len(lines) + 1), name="line"))
+    defaults = {
+        "ramp_up_mw_per_h": 1e6,
+        "ramp_down_mw_per_h": 1e6,
+        "co2_t_per_mwh": 0.0,
+        "aq_usd2016_per_mwh": 0.0,
+        "retirement_year": 2100.0,
+    }
+    unit_df = pd.DataFrame(
+        [{**defaults, **u} for u in units], index=pd.Index(range(1, len(units) + 1), name="unit")
+    )
+    line_df = pd.DataFrame(
+        [dict(ln) for ln in lines],
+        columns=list(LINE_COLUMNS),
+        index=pd.Index(range(1, len(lines) + 1), name="line"),
+    )
     return PlannerInputs(
         zones=zones,
         offshore_zones=frozenset(offshore_zones),

@@ -26,24 +26,43 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
     off = lines[lines["kind"] == "offshore"] if config.offshore_transmission else lines.iloc[:0]
     m.EXISTING_LINES = pyo.Set(initialize=list(ex.index), ordered=True, doc="corridors ln")
     m.OFFSHORE_LINES = pyo.Set(initialize=list(off.index), ordered=True, doc="cable routes ln")
-    m.CABLE_TYPES = pyo.Set(initialize=list(range(1, len(inputs.cable_types) + 1)),
-                            ordered=True, doc="offshore cable types c")
+    m.CABLE_TYPES = pyo.Set(
+        initialize=list(range(1, len(inputs.cable_types) + 1)),
+        ordered=True,
+        doc="offshore cable types c",
+    )
     used = lines.loc[list(ex.index) + list(off.index)]
-    m.line_from = pyo.Param(m.EXISTING_LINES | m.OFFSHORE_LINES, within=pyo.Any,
-                            initialize=used["from_zone"].to_dict(), doc="from zone")
-    m.line_to = pyo.Param(m.EXISTING_LINES | m.OFFSHORE_LINES, within=pyo.Any,
-                          initialize=used["to_zone"].to_dict(), doc="to zone")
-    m.line_x_pu = pyo.Param(m.EXISTING_LINES | m.OFFSHORE_LINES,
-                            initialize=used["x_pu"].to_dict(), doc="x: reactance, p.u.")
-    m.line_s_max_mw = pyo.Param(m.EXISTING_LINES, initialize=ex["s_max_mw"].to_dict(),
-                                doc="corridor (and upgrade circuit) rating, MW")
+    m.line_from = pyo.Param(
+        m.EXISTING_LINES | m.OFFSHORE_LINES,
+        within=pyo.Any,
+        initialize=used["from_zone"].to_dict(),
+        doc="from zone",
+    )
+    m.line_to = pyo.Param(
+        m.EXISTING_LINES | m.OFFSHORE_LINES,
+        within=pyo.Any,
+        initialize=used["to_zone"].to_dict(),
+        doc="to zone",
+    )
+    m.line_x_pu = pyo.Param(
+        m.EXISTING_LINES | m.OFFSHORE_LINES,
+        initialize=used["x_pu"].to_dict(),
+        doc="x: reactance, p.u.",
+    )
+    m.line_s_max_mw = pyo.Param(
+        m.EXISTING_LINES,
+        initialize=ex["s_max_mw"].to_dict(),
+        doc="corridor (and upgrade circuit) rating, MW",
+    )
     m.cable_capacity_mw = pyo.Param(
-        m.CABLE_TYPES, initialize={c: t.capacity_mw for c, t in
-                                   enumerate(inputs.cable_types, start=1)},
-        doc="cable type rating, MW")
-    m.Angle = pyo.Var(m.ZONE_TIMEPOINTS, bounds=(-math.pi, math.pi),
-                      doc="theta: voltage angle, rad")
-    for (y, z, d, h) in m.ZONE_TIMEPOINTS:
+        m.CABLE_TYPES,
+        initialize={c: t.capacity_mw for c, t in enumerate(inputs.cable_types, start=1)},
+        doc="cable type rating, MW",
+    )
+    m.Angle = pyo.Var(
+        m.ZONE_TIMEPOINTS, bounds=(-math.pi, math.pi), doc="theta: voltage angle, rad"
+    )
+    for y, z, d, h in m.ZONE_TIMEPOINTS:
         if z == inputs.slack_zone:
             m.Angle[y, z, d, h].fix(0.0)
     _define_corridors(m, config)
@@ -84,96 +103,149 @@ def _angle_diff(m: pyo.ConcreteModel, ln: int, y: int, d: int, h: int) -> object
 
 def _define_corridors(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
     """Existing corridor flow ``f`` and the binary upgrade circuit ``g``."""
-    m.LINE_TIMEPOINTS = pyo.Set(initialize=m.EXISTING_LINES * m.TIMEPOINTS, dimen=4,
-                                doc="(ln, y, d, h) corridors")
-    m.FlowExisting = pyo.Var(m.LINE_TIMEPOINTS,
-                             bounds=lambda m, ln, *t: (-m.line_s_max_mw[ln], m.line_s_max_mw[ln]),
-                             doc="f: flow on existing circuit, MW")
+    m.LINE_TIMEPOINTS = pyo.Set(
+        initialize=m.EXISTING_LINES * m.TIMEPOINTS, dimen=4, doc="(ln, y, d, h) corridors"
+    )
+    m.FlowExisting = pyo.Var(
+        m.LINE_TIMEPOINTS,
+        bounds=lambda m, ln, *t: (-m.line_s_max_mw[ln], m.line_s_max_mw[ln]),
+        doc="f: flow on existing circuit, MW",
+    )
     m.FlowUpgrade = pyo.Var(m.LINE_TIMEPOINTS, doc="g: flow on upgrade circuit, MW")
-    m.StartUpgrade = pyo.Var(m.EXISTING_LINES, m.EPOCHS, within=pyo.Binary,
-                             doc="I: corridor upgrade started in epoch y, binary")
+    m.StartUpgrade = pyo.Var(
+        m.EXISTING_LINES,
+        m.EPOCHS,
+        within=pyo.Binary,
+        doc="I: corridor upgrade started in epoch y, binary",
+    )
     m.UpgradeOnce = pyo.Constraint(
-        m.EXISTING_LINES, rule=lambda m, ln: sum(m.StartUpgrade[ln, y] for y in m.EPOCHS) <= 1,
-        doc="(10) at most one upgrade per corridor, count")
+        m.EXISTING_LINES,
+        rule=lambda m, ln: sum(m.StartUpgrade[ln, y] for y in m.EPOCHS) <= 1,
+        doc="(10) at most one upgrade per corridor, count",
+    )
     m.UpgradeInService = pyo.Expression(
-        m.EXISTING_LINES, m.EPOCHS,
+        m.EXISTING_LINES,
+        m.EPOCHS,
         rule=lambda m, ln, y: sum(m.StartUpgrade[ln, v] for v in m.EPOCHS if v <= y),
-        doc="Z: upgrade in service in epoch y (no delay), 0/1")
+        doc="Z: upgrade in service in epoch y (no delay), 0/1",
+    )
     m.KVLExisting = pyo.Constraint(
         m.LINE_TIMEPOINTS,
         rule=lambda m, ln, *t: m.line_x_pu[ln] * m.FlowExisting[ln, *t] == _angle_diff(m, ln, *t),
-        doc="(9) x f = theta_fr - theta_to, p.u. rad")
+        doc="(9) x f = theta_fr - theta_to, p.u. rad",
+    )
 
     def big_m(m: pyo.ConcreteModel, ln: int) -> float:
         return disjunctive_big_m(config, m.line_x_pu[ln], 0.0)
 
     m.KVLUpgradeUp = pyo.Constraint(
         m.LINE_TIMEPOINTS,
-        rule=lambda m, ln, y, d, h: m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h]
-        - _angle_diff(m, ln, y, d, h) <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y]),
-        doc="(10) x g - dtheta <= M (1 - Z), rad")
+        rule=lambda m, ln, y, d, h: (
+            m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h] - _angle_diff(m, ln, y, d, h)
+            <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y])
+        ),
+        doc="(10) x g - dtheta <= M (1 - Z), rad",
+    )
     m.KVLUpgradeDown = pyo.Constraint(
         m.LINE_TIMEPOINTS,
-        rule=lambda m, ln, y, d, h: -m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h]
-        + _angle_diff(m, ln, y, d, h) <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y]),
-        doc="(10) dtheta - x g <= M (1 - Z), rad")
+        rule=lambda m, ln, y, d, h: (
+            -m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h] + _angle_diff(m, ln, y, d, h)
+            <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y])
+        ),
+        doc="(10) dtheta - x g <= M (1 - Z), rad",
+    )
     m.UpgradeFlowUp = pyo.Constraint(
-        m.LINE_TIMEPOINTS, rule=lambda m, ln, y, d, h: m.FlowUpgrade[ln, y, d, h]
-        <= m.line_s_max_mw[ln] * m.UpgradeInService[ln, y], doc="g <= s_max Z, MW")
+        m.LINE_TIMEPOINTS,
+        rule=lambda m, ln, y, d, h: (
+            m.FlowUpgrade[ln, y, d, h] <= m.line_s_max_mw[ln] * m.UpgradeInService[ln, y]
+        ),
+        doc="g <= s_max Z, MW",
+    )
     m.UpgradeFlowDown = pyo.Constraint(
-        m.LINE_TIMEPOINTS, rule=lambda m, ln, y, d, h: -m.FlowUpgrade[ln, y, d, h]
-        <= m.line_s_max_mw[ln] * m.UpgradeInService[ln, y], doc="-g <= s_max Z, MW")
+        m.LINE_TIMEPOINTS,
+        rule=lambda m, ln, y, d, h: (
+            -m.FlowUpgrade[ln, y, d, h] <= m.line_s_max_mw[ln] * m.UpgradeInService[ln, y]
+        ),
+        doc="-g <= s_max Z, MW",
+    )
 
 
 def _define_cables(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
     """Offshore cable flow ``q`` and the binary cable choices ``J``."""
-    m.CABLE_TIMEPOINTS = pyo.Set(initialize=m.OFFSHORE_LINES * m.TIMEPOINTS, dimen=4,
-                                 doc="(ln, y, d, h) offshore routes")
+    m.CABLE_TIMEPOINTS = pyo.Set(
+        initialize=m.OFFSHORE_LINES * m.TIMEPOINTS, dimen=4, doc="(ln, y, d, h) offshore routes"
+    )
     m.FlowCable = pyo.Var(m.CABLE_TIMEPOINTS, doc="q: flow on offshore cable, MW")
-    m.StartCable = pyo.Var(m.OFFSHORE_LINES, m.CABLE_TYPES, m.EPOCHS, within=pyo.Binary,
-                           doc="J: cable of type c built on route ln in epoch y, binary")
+    m.StartCable = pyo.Var(
+        m.OFFSHORE_LINES,
+        m.CABLE_TYPES,
+        m.EPOCHS,
+        within=pyo.Binary,
+        doc="J: cable of type c built on route ln in epoch y, binary",
+    )
     m.CableOnce = pyo.Constraint(
-        m.OFFSHORE_LINES, rule=lambda m, ln: sum(m.StartCable[ln, c, y] for c in m.CABLE_TYPES
-                                                for y in m.EPOCHS) <= 1,
-        doc="(11) at most one cable per route, count")
+        m.OFFSHORE_LINES,
+        rule=lambda m, ln: (
+            sum(m.StartCable[ln, c, y] for c in m.CABLE_TYPES for y in m.EPOCHS) <= 1
+        ),
+        doc="(11) at most one cable per route, count",
+    )
     m.CableInService = pyo.Expression(
-        m.OFFSHORE_LINES, m.CABLE_TYPES, m.EPOCHS,
+        m.OFFSHORE_LINES,
+        m.CABLE_TYPES,
+        m.EPOCHS,
         rule=lambda m, ln, c, y: sum(m.StartCable[ln, c, v] for v in m.EPOCHS if v <= y),
-        doc="W: cable in service in epoch y, 0/1")
+        doc="W: cable in service in epoch y, 0/1",
+    )
     ac = [c for c in m.CABLE_TYPES if c == 1]
 
     def cable_cap(m: pyo.ConcreteModel, ln: int, y: int) -> object:
         return sum(m.cable_capacity_mw[c] * m.CableInService[ln, c, y] for c in m.CABLE_TYPES)
 
     m.CableFlowUp = pyo.Constraint(
-        m.CABLE_TIMEPOINTS, rule=lambda m, ln, y, d, h: m.FlowCable[ln, y, d, h]
-        <= cable_cap(m, ln, y), doc="(11) q <= sum_c cap_c W, MW")
+        m.CABLE_TIMEPOINTS,
+        rule=lambda m, ln, y, d, h: m.FlowCable[ln, y, d, h] <= cable_cap(m, ln, y),
+        doc="(11) q <= sum_c cap_c W, MW",
+    )
     m.CableFlowDown = pyo.Constraint(
-        m.CABLE_TIMEPOINTS, rule=lambda m, ln, y, d, h: -m.FlowCable[ln, y, d, h]
-        <= cable_cap(m, ln, y), doc="(11) -q <= sum_c cap_c W, MW")
+        m.CABLE_TIMEPOINTS,
+        rule=lambda m, ln, y, d, h: -m.FlowCable[ln, y, d, h] <= cable_cap(m, ln, y),
+        doc="(11) -q <= sum_c cap_c W, MW",
+    )
 
     def kvl(sign: float) -> object:
         def rule(m: pyo.ConcreteModel, ln: int, y: int, d: int, h: int) -> object:
             if not ac:
                 return pyo.Constraint.Skip
             expr = m.line_x_pu[ln] * m.FlowCable[ln, y, d, h] - _angle_diff(m, ln, y, d, h)
-            other = max((m.cable_capacity_mw[c] for c in m.CABLE_TYPES if c != ac[0]),
-                        default=0.0)
+            other = max((m.cable_capacity_mw[c] for c in m.CABLE_TYPES if c != ac[0]), default=0.0)
             big_m = disjunctive_big_m(config, m.line_x_pu[ln], other)
             return sign * expr <= big_m * (1 - m.CableInService[ln, ac[0], y])
+
         return rule
 
-    m.KVLCableUp = pyo.Constraint(m.CABLE_TIMEPOINTS, rule=kvl(1.0),
-                                  doc="(11) AC cable: x q - dtheta <= M (1 - W_ac), rad")
-    m.KVLCableDown = pyo.Constraint(m.CABLE_TIMEPOINTS, rule=kvl(-1.0),
-                                    doc="(11) AC cable: dtheta - x q <= M (1 - W_ac), rad")
+    m.KVLCableUp = pyo.Constraint(
+        m.CABLE_TIMEPOINTS, rule=kvl(1.0), doc="(11) AC cable: x q - dtheta <= M (1 - W_ac), rad"
+    )
+    m.KVLCableDown = pyo.Constraint(
+        m.CABLE_TIMEPOINTS, rule=kvl(-1.0), doc="(11) AC cable: dtheta - x q <= M (1 - W_ac), rad"
+    )
     first = m.EPOCHS.first()
     m.OffshoreConnection = pyo.Constraint(
         m.OFFSHORE_ZONES,
-        rule=lambda m, z: sum(m.StartCable[ln, c, first] for ln in m.OFFSHORE_LINES
-                              if z in (m.line_from[ln], m.line_to[ln]) for c in m.CABLE_TYPES)
-        >= 1 if len(m.OFFSHORE_LINES) else pyo.Constraint.Skip,
-        doc="(12) every offshore node gets a cable started in epoch 1, count")
+        rule=lambda m, z: (
+            sum(
+                m.StartCable[ln, c, first]
+                for ln in m.OFFSHORE_LINES
+                if z in (m.line_from[ln], m.line_to[ln])
+                for c in m.CABLE_TYPES
+            )
+            >= 1
+            if len(m.OFFSHORE_LINES)
+            else pyo.Constraint.Skip
+        ),
+        doc="(12) every offshore node gets a cable started in epoch 1, count",
+    )
 
 
 def _define_balance_terms(m: pyo.ConcreteModel) -> None:
@@ -188,62 +260,107 @@ def _define_balance_terms(m: pyo.ConcreteModel) -> None:
 
     m.ZoneNetExport = pyo.Expression(
         m.ZONE_TIMEPOINTS,
-        rule=lambda m, y, z, d, h: sum(corridor(ln, y, d, h) for ln in out_ex[z])
-        - sum(corridor(ln, y, d, h) for ln in in_ex[z])
-        + sum(m.FlowCable[ln, y, d, h] for ln in out_off[z])
-        - sum(m.FlowCable[ln, y, d, h] for ln in in_off[z]),
-        doc="Fout: net outflow over corridors and cables, MW")
+        rule=lambda m, y, z, d, h: (
+            sum(corridor(ln, y, d, h) for ln in out_ex[z])
+            - sum(corridor(ln, y, d, h) for ln in in_ex[z])
+            + sum(m.FlowCable[ln, y, d, h] for ln in out_off[z])
+            - sum(m.FlowCable[ln, y, d, h] for ln in in_off[z])
+        ),
+        doc="Fout: net outflow over corridors and cables, MW",
+    )
     m.Zone_Power_Withdrawals.append("ZoneNetExport")
     m.ZoneOffshoreRPS = pyo.Expression(
-        m.EPOCHS, m.ZONES,
-        rule=lambda m, y, z: sum(m.FlowCable[ln, y, d, h] for ln in in_off[z]
-                                 for d in m.DAYS for h in m.HOURS),
-        doc="signed offshore cable inflow landing in zone (RPS credit), MWh")
+        m.EPOCHS,
+        m.ZONES,
+        rule=lambda m, y, z: sum(
+            m.FlowCable[ln, y, d, h] for ln in in_off[z] for d in m.DAYS for h in m.HOURS
+        ),
+        doc="signed offshore cable inflow landing in zone (RPS credit), MWh",
+    )
     m.Zone_RPS_Credits.append("ZoneOffshoreRPS")
 
 
 def corridor_upgrade_cost_usd(config: PlannerConfig, s_max_mw: float, length_miles: float) -> float:
     """Return Cup_l = cost per MW-mile x scale x s_max x length, $."""
-    return (config.onshore_line_cost_usd_per_mw_mile * config.onshore_line_cost_scale
-            * s_max_mw * length_miles)
+    return (
+        config.onshore_line_cost_usd_per_mw_mile
+        * config.onshore_line_cost_scale
+        * s_max_mw
+        * length_miles
+    )
 
 
-def _define_costs(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig,
-                  ex: object, off: object) -> None:
+def _define_costs(
+    m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig, ex: object, off: object
+) -> None:
     crf = capital_recovery_factor(config.discount_rate, config.line_life_years)
     m.upgrade_cost_usd = pyo.Param(
         m.EXISTING_LINES,
-        initialize={ln: corridor_upgrade_cost_usd(config, ex.at[ln, "s_max_mw"],
-                                                 ex.at[ln, "length_miles"]) for ln in ex.index},
-        doc="Cup: corridor upgrade cost, $")
+        initialize={
+            ln: corridor_upgrade_cost_usd(config, ex.at[ln, "s_max_mw"], ex.at[ln, "length_miles"])
+            for ln in ex.index
+        },
+        doc="Cup: corridor upgrade cost, $",
+    )
     m.cable_cost_usd = pyo.Param(
-        m.OFFSHORE_LINES, m.CABLE_TYPES,
-        initialize={(ln, c): t.cost_usd(off.at[ln, "length_miles"], inputs.cable_cost_scale_usd)
-                    for ln in off.index for c, t in enumerate(inputs.cable_types, start=1)},
-        doc="Ccab: cable cost by type, $")
+        m.OFFSHORE_LINES,
+        m.CABLE_TYPES,
+        initialize={
+            (ln, c): t.cost_usd(off.at[ln, "length_miles"], inputs.cable_cost_scale_usd)
+            for ln in off.index
+            for c, t in enumerate(inputs.cable_types, start=1)
+        },
+        doc="Ccab: cable cost by type, $",
+    )
     m.LineInvestment = pyo.Expression(
         m.EPOCHS,
-        rule=lambda m, y: sum(m.annuity_age_factor[y, v] * crf * (
-            sum(m.upgrade_cost_usd[ln] * m.StartUpgrade[ln, v] for ln in m.EXISTING_LINES)
-            + sum(m.cable_cost_usd[ln, c] * m.StartCable[ln, c, v]
-                  for ln in m.OFFSHORE_LINES for c in m.CABLE_TYPES))
-            for v in m.EPOCHS if v <= y),
-        doc="INVL: age-discounted line annuities, $/yr")
+        rule=lambda m, y: sum(
+            m.annuity_age_factor[y, v]
+            * crf
+            * (
+                sum(m.upgrade_cost_usd[ln] * m.StartUpgrade[ln, v] for ln in m.EXISTING_LINES)
+                + sum(
+                    m.cable_cost_usd[ln, c] * m.StartCable[ln, c, v]
+                    for ln in m.OFFSHORE_LINES
+                    for c in m.CABLE_TYPES
+                )
+            )
+            for v in m.EPOCHS
+            if v <= y
+        ),
+        doc="INVL: age-discounted line annuities, $/yr",
+    )
     register_cost(m, "LineInvestment", "investment")
 
 
 def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> dict:
     """Return the chosen corridor upgrades and offshore cables."""
     upgrades = [
-        {"line": int(ln), "from": m.line_from[ln], "to": m.line_to[ln], "epoch": int(y),
-         "capacity_mw": float(m.line_s_max_mw[ln]), "cost_usd": float(m.upgrade_cost_usd[ln])}
-        for ln in m.EXISTING_LINES for y in m.EPOCHS if pyo.value(m.StartUpgrade[ln, y]) > 0.5
+        {
+            "line": int(ln),
+            "from": m.line_from[ln],
+            "to": m.line_to[ln],
+            "epoch": int(y),
+            "capacity_mw": float(m.line_s_max_mw[ln]),
+            "cost_usd": float(m.upgrade_cost_usd[ln]),
+        }
+        for ln in m.EXISTING_LINES
+        for y in m.EPOCHS
+        if pyo.value(m.StartUpgrade[ln, y]) > 0.5
     ]
     cables = [
-        {"line": int(ln), "from": m.line_from[ln], "to": m.line_to[ln], "epoch": int(y),
-         "type": inputs.cable_types[c - 1].name, "capacity_mw": float(m.cable_capacity_mw[c]),
-         "cost_usd": float(m.cable_cost_usd[ln, c])}
-        for ln in m.OFFSHORE_LINES for c in m.CABLE_TYPES for y in m.EPOCHS
+        {
+            "line": int(ln),
+            "from": m.line_from[ln],
+            "to": m.line_to[ln],
+            "epoch": int(y),
+            "type": inputs.cable_types[c - 1].name,
+            "capacity_mw": float(m.cable_capacity_mw[c]),
+            "cost_usd": float(m.cable_cost_usd[ln, c]),
+        }
+        for ln in m.OFFSHORE_LINES
+        for c in m.CABLE_TYPES
+        for y in m.EPOCHS
         if pyo.value(m.StartCable[ln, c, y]) > 0.5
     ]
     return {"upgrades": upgrades, "cables": cables}

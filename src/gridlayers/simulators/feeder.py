@@ -19,6 +19,7 @@ from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.grid import Feeder, FeederResult
 from gridlayers.lda import LDAModel
+from gridlayers.simulators.base import RunSimulator
 
 #: Output attribute -> function reading it from a FeederResult.
 OUTPUTS: dict[str, Any] = {
@@ -44,7 +45,7 @@ META: Meta = {
 }
 
 
-class FeederSim(mosaik_api_v3.Simulator):
+class FeederSim(RunSimulator):
     """Runs the AC power flow of each LDA feeder once per market interval."""
 
     def __init__(self) -> None:
@@ -52,20 +53,9 @@ class FeederSim(mosaik_api_v3.Simulator):
         self._feeders: dict[str, tuple[Feeder, LDAModel]] = {}
         self._results: dict[str, FeederResult] = {}
 
-    def init(
-        self,
-        sid: str,
-        time_resolution: float = 1.0,
-        *,
-        scenario: dict[str, Any],
-        paradigm: str,
-        run_id: str,
-    ) -> Meta:
-        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
-        self._scenario, self._run_id = scenario, run_id
-        self._step_s = round(scenario["horizon"]["interval_min"] * 60 / time_resolution)
-        self._offset = PHASE_OFFER if paradigm == "passive" else PHASE_DISPATCH
-        return self.meta
+    def setup(self) -> None:
+        """Set when an LDA without DER steps on its own: the phase its DER would dispatch at."""
+        self._offset = PHASE_OFFER if self._paradigm == "passive" else PHASE_DISPATCH
 
     def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
         """Create the feeder of LDA ``lda`` (``num`` must be 1; the entity id is the LDA name)."""
@@ -78,7 +68,7 @@ class FeederSim(mosaik_api_v3.Simulator):
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
         """Run the power flow of interval ``time // step`` with actual loads and DER."""
-        k = time // self._step_s
+        k = time // self._step
         self_scheduled = False
         for lda, (feeder, m) in self._feeders.items():
             der: dict[str, float] = {}
@@ -88,7 +78,7 @@ class FeederSim(mosaik_api_v3.Simulator):
             self._results[lda] = feeder.run(
                 m.actual.load_p_mw.iloc[k], m.actual.load_q_mvar.iloc[k], m.sgen_p_mw(k, der)
             )
-        return (k + 1) * self._step_s + self._offset if self_scheduled else None
+        return (k + 1) * self._step + self._offset if self_scheduled else None
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the requested outputs of the last interval."""

@@ -28,6 +28,7 @@ from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
 from gridlayers.market import ClearingResult, TransmissionMarket
 from gridlayers.scenarios.schema import Scenario
+from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import curve_values, decode_curve
 
 OUT_ATTRS = [
@@ -66,7 +67,7 @@ def aggregator_participant(lda: str, aggregator: str) -> str:
     return f"agg:{lda}.{aggregator}"
 
 
-class MarketSim(mosaik_api_v3.Simulator):
+class MarketSim(RunSimulator):
     """Clears the transmission market (DC-OPF) once per interval; model built once."""
 
     def __init__(self) -> None:
@@ -76,23 +77,12 @@ class MarketSim(mosaik_api_v3.Simulator):
         self._created = False
         self._imports: dict[str, float] = {}
 
-    def init(
-        self,
-        sid: str,
-        time_resolution: float = 1.0,
-        *,
-        scenario: dict[str, Any],
-        paradigm: str,
-        run_id: str,
-    ) -> Meta:
-        """Take the scenario (JSON-ready dict), the paradigm and the run id."""
-        self._sc = Scenario.model_validate(scenario)
-        self._scenario, self._paradigm, self._run_id = scenario, paradigm, run_id
+    def setup(self) -> None:
+        """Build the transmission net and the bulk load profile (once per run)."""
+        self._sc = Scenario.model_validate(self._scenario)
         self._net = transmission_network(self._sc.transmission)
         self._load_base = self._net.load.p_mw * self._net.load.scaling
         self._scale = load_scale(self._sc.transmission.load_profile, self._sc.horizon)
-        self._step_s = round(self._sc.horizon.interval_s / time_resolution)
-        return self.meta
 
     def create(
         self, num: int, model: str, *, interfaces: dict[str, int], sources: dict[str, list[str]]
@@ -126,7 +116,7 @@ class MarketSim(mosaik_api_v3.Simulator):
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
         """Clear interval ``time // step`` with what the paradigm lets the TSO see."""
-        k = time // self._step_s
+        k = time // self._step
         extra, bids, values_in = {}, {}, 0
         for attr, by_source in inputs.get("tso", {}).items():
             for source, value in by_source.items():
