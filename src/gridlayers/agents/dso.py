@@ -119,8 +119,7 @@ class DSOSim(RunSimulator):
             vr = self._core.virtual_resource(p_fixed, q_fixed, self._offers)
             self._out["bid"] = encode_curve(vr.curve)
         elif self._paradigm == "minimal_dso":
-            firm = self._core.feeder.solve_power_flow(p_fixed, q_fixed).interface_p_mw
-            self._out["bid"] = encode_curve(BidCurve.fixed(firm))
+            self._out["bid"] = encode_curve(BidCurve.fixed(self._firm_exchange_mw()))
         elif self._paradigm == "total_tso":
             self._out["tso_inputs"] = {
                 "p_fixed": {str(b): float(v) for b, v in p_fixed.items()},
