@@ -54,11 +54,15 @@ def main(n: int = 96) -> None:
 
     cost_dev = max(abs(a.cost - b.cost) / b.cost for a, b in zip(in_place, rebuilt, strict=True))
     pp_dev = max(abs(a.cost - c) / c for a, c in zip(in_place, pp_cost, strict=True))
-    print(f"case118, {n} intervals, {market.n_variables} variables, "
-          f"{market.n_constraints} constraints")
+    print(
+        f"case118, {n} intervals, {market.n_variables} variables, "
+        f"{market.n_constraints} constraints"
+    )
     print(f"build once                : {build_s:8.3f} s")
-    print(f"in place (1 market)       : {in_place_s:8.3f} s  ({1e3 * in_place_s / n:6.1f} ms/clear,"
-          f" of which solve+update {1e3 * solve_s / n:6.1f} ms)")
+    print(
+        f"in place (1 market)       : {in_place_s:8.3f} s  ({1e3 * in_place_s / n:6.1f} ms/clear,"
+        f" of which solve+update {1e3 * solve_s / n:6.1f} ms)"
+    )
     print(f"rebuilt every interval    : {rebuild_s:8.3f} s  ({1e3 * rebuild_s / n:6.1f} ms/clear)")
     print(f"ratio rebuilt / in place  : {rebuild_s / in_place_s:8.2f}x")
     print(f"pandapower rundcopp       : {pp_s:8.3f} s  ({1e3 * pp_s / n:6.1f} ms/run)")

@@ -21,10 +21,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = {case: ROOT / "scenarios" / f"isone8-{case}.yaml" for case in ("so", "mo")}
 #: Published totals (Khanal et al. 2024, ISO-NE section, Fig. 10/14 text), $ billion / GW / MW.
 PUBLISHED = {
-    "so": {"hard_cost_busd": 64.05, "investment_busd": 29.57, "operation_busd": 34.48,
-           "externalities_busd": 51.72, "wind_gw": 25.46, "battery_mw": 0.0},
-    "mo": {"hard_cost_busd": 73.41, "investment_busd": 50.10, "operation_busd": 23.31,
-           "externalities_busd": 10.56, "wind_gw": 41.40, "battery_mw": 670.05},
+    "so": {
+        "hard_cost_busd": 64.05,
+        "investment_busd": 29.57,
+        "operation_busd": 34.48,
+        "externalities_busd": 51.72,
+        "wind_gw": 25.46,
+        "battery_mw": 0.0,
+    },
+    "mo": {
+        "hard_cost_busd": 73.41,
+        "investment_busd": 50.10,
+        "operation_busd": 23.31,
+        "externalities_busd": 10.56,
+        "wind_gw": 41.40,
+        "battery_mw": 670.05,
+    },
 }
 
 
@@ -35,25 +47,48 @@ def run(case: str, out: Path, time_limit: float | None, threads: int, tee: bool)
     model = build_model(inputs, config)
     build_s = time.perf_counter() - t0
     print(f"[{name}] build: {build_s:.1f} s", flush=True)
-    res = solve_model(model, mip_gap=config.mip_gap, time_limit_s=time_limit, threads=threads,
-                      tee=tee)
-    print(f"[{name}] solve: {res.solve_seconds:.1f} s (of which matrix compile "
-          f"{res.compile_seconds:.1f} s; {res.termination}, gap {res.mip_gap:.2e})", flush=True)
+    res = solve_model(
+        model, mip_gap=config.mip_gap, time_limit_s=time_limit, threads=threads, tee=tee
+    )
+    print(
+        f"[{name}] solve: {res.solve_seconds:.1f} s (of which matrix compile "
+        f"{res.compile_seconds:.1f} s; {res.termination}, gap {res.mip_gap:.2e})",
+        flush=True,
+    )
     summary = summarize_model(model, inputs, config)
-    summary.update(build_seconds=build_s, solve_seconds=res.solve_seconds, mip_gap=res.mip_gap,
-                   compile_seconds=res.compile_seconds, termination=res.termination,
-                   objective_scaled=res.objective, bound_scaled=res.bound,
-                   objective_bound_busd=config.epoch_years * res.bound / config.obj_scale / 1e9)
+    summary.update(
+        build_seconds=build_s,
+        solve_seconds=res.solve_seconds,
+        mip_gap=res.mip_gap,
+        compile_seconds=res.compile_seconds,
+        termination=res.termination,
+        objective_scaled=res.objective,
+        bound_scaled=res.bound,
+        objective_bound_busd=config.epoch_years * res.bound / config.obj_scale / 1e9,
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / f"plan_summary_{case}.json").write_text(json.dumps(summary, indent=2, default=str))
-    keys = ("objective_busd", "objective_bound_busd", "investment_busd", "operation_busd",
-            "externalities_busd", "hard_cost_busd", "carbon_cost_busd",
-            "air_quality_cost_busd", "co2_mt", "capacity_mw", "upgrades", "cables")
+    keys = (
+        "objective_busd",
+        "objective_bound_busd",
+        "investment_busd",
+        "operation_busd",
+        "externalities_busd",
+        "hard_cost_busd",
+        "carbon_cost_busd",
+        "air_quality_cost_busd",
+        "co2_mt",
+        "capacity_mw",
+        "upgrades",
+        "cables",
+    )
     print(json.dumps({k: summary[k] for k in keys}, indent=1, default=str))
     pub = PUBLISHED[case]
-    ours = {**{k: summary[k] for k in pub if k in summary},
-            "wind_gw": summary["capacity_mw"]["wind"] / 1000.0,
-            "battery_mw": summary["capacity_mw"].get("battery", 0.0)}
+    ours = {
+        **{k: summary[k] for k in pub if k in summary},
+        "wind_gw": summary["capacity_mw"]["wind"] / 1000.0,
+        "battery_mw": summary["capacity_mw"].get("battery", 0.0),
+    }
     for k, v in pub.items():
         print(f"  {k:20s} ours {ours[k]:10.2f}  published {v:10.2f}")
     return summary

@@ -153,3 +153,30 @@ def test_unknown_dso_strategy_is_a_scenario_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2
     assert "ldas[1].dso_strategy: cannot import DSO strategy" in done.stderr
+
+
+def test_subprocess_feeders_and_market_match_in_process_under_total_dso(tmp_path: Path) -> None:
+    from gridlayers.runner import run_scenario
+    from gridlayers.scenarios import load_scenario
+
+    data = yaml.safe_load((REPO / "scenarios" / "congested.yaml").read_text())
+    data["horizon"] = {"start": "2016-06-01 12:00", "intervals": 2, "interval_min": 15}
+    data["ldas"] = data["ldas"][:1]
+    data["paradigms"] = ["total_dso"]
+    results = {}
+    for mode in ("python", "cmd"):
+        data["simulators"] = {"feeder": mode, "market": mode}
+        file = tmp_path / f"{mode}.yaml"
+        file.write_text(yaml.safe_dump(data))
+        outcome = run_scenario(load_scenario(file), tmp_path / mode)
+        assert outcome.ok, outcome.summary["error"]
+        con = duckdb.connect(str(tmp_path / mode / "results.duckdb"), read_only=True)
+        results[mode] = con.execute(
+            "SELECT f.p_import_mw, m.total_cost_usd FROM feeder_interval f "
+            "JOIN market_interval m USING (paradigm, interval) ORDER BY interval"
+        ).fetchall()
+        con.close()
+    assert len(results["cmd"]) == 2
+    for (p_cmd, c_cmd), (p_py, c_py) in zip(results["cmd"], results["python"], strict=True):
+        assert p_cmd == pytest.approx(p_py, abs=1e-9)
+        assert c_cmd == pytest.approx(c_py, rel=1e-9)

@@ -35,17 +35,20 @@ PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
 _STARTERS = {
     "Feeder": ("gridlayers.simulators.feeder", "FeederSim", "feeder"),
     "Market": ("gridlayers.simulators.market", "MarketSim", "market"),
-    "Aggregator": ("gridlayers.agents.aggregator", "AggregatorSim", "agents"),
-    "DSO": ("gridlayers.agents.dso", "DSOSim", "agents"),
+}
+#: Agents run in-process. As subprocesses (cmd) mosaik 3.6 stops with "cannot progress
+#: backwards" in its progress tracking of the time-shifted, event-based agent links.
+_IN_PROCESS = {
+    "Collector": "gridlayers.simulators.collector:Collector",
+    "Aggregator": "gridlayers.agents.aggregator:AggregatorSim",
+    "DSO": "gridlayers.agents.dso:DSOSim",
 }
 
 
 def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
     """Return mosaik's SIM_CONFIG: each simulator in-process or as a subprocess (``cmd``)."""
-    config: dict[str, dict[str, str]] = {
-        "Collector": {"python": "gridlayers.simulators.collector:Collector"}
-    }
-    for name, (module, cls, field) in _STARTERS.items():
+    config: dict[str, dict[str, str]] = {name: {"python": cls} for name, cls in _IN_PROCESS.items()}
+    for name, (module, cls, field) in _STARTERS.items():  # feeders and market: python or cmd
         if getattr(scenario.simulators, field) == "python":
             config[name] = {"python": f"{module}:{cls}"}
         else:

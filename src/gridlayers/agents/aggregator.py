@@ -11,11 +11,9 @@ the feeder (``DER_P[MW]``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import mosaik_api_v3
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from gridlayers.agents import PHASE_OFFER
@@ -130,12 +128,3 @@ class AggregatorSim(RunSimulator):
             eid: {a: self._entities[eid].out[a] for a in attrs if a in self._entities[eid].out}
             for eid, attrs in outputs.items()
         }
-
-
-def main() -> None:
-    """Start the agent as a separate process (``cmd``/``connect`` starters)."""
-    mosaik_api_v3.start_simulation(AggregatorSim(), "gridlayers DER aggregator agent")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,11 +26,9 @@ awards are split in merit order (Total DSO); proposed set-points pass unchanged
 
 from __future__ import annotations
 
-import sys
 import time as wallclock
 from typing import Any
 
-import mosaik_api_v3
 import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
@@ -205,12 +203,3 @@ def _dlmp_stats(dlmp: pd.Series) -> dict[str, float | None]:
         "dlmp_mean": float(values.mean()),
         "dlmp_max": float(values.max()),
     }
-
-
-def main() -> None:
-    """Start the agent as a separate process (``cmd``/``connect`` starters)."""
-    mosaik_api_v3.start_simulation(DSOSim(), "gridlayers DSO agent")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

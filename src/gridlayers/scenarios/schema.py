@@ -260,10 +260,6 @@ class SimulatorsConfig(_Strict):
     market: Literal["python", "cmd"] = Field(
         "python", description="'python': in-process; 'cmd': TSO market in a subprocess."
     )
-    agents: Literal["python", "cmd"] = Field(
-        "python",
-        description="'python': in-process; 'cmd': each LDA's DSO and aggregators in subprocesses.",
-    )
 
 
 class Scenario(_Strict):
