@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from gridlayers.agents import PHASE_OFFER
+from gridlayers.agents import PHASE_AWARD, PHASE_OFFER
 from gridlayers.agents.dso_setup import build_dso
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.der.curves import split_award
@@ -100,7 +100,7 @@ class DSOSim(RunSimulator):
             except InfeasibleDSOError as exc:
                 self._infeasible.append(f"offer: {exc}")
                 self._out["bid"] = encode_curve(self._blind_resource())
-        else:
+        elif phase == PHASE_AWARD:
             try:
                 self._settle(got)
             except InfeasibleDSOError as exc:

@@ -26,6 +26,7 @@ from gridlayers.conventions import (
     DEFAULT_MAX_LOADING_PERCENT,
     DEFAULT_VM_MAX_PU,
     DEFAULT_VM_MIN_PU,
+    SECONDS_PER_MINUTE,
 )
 from gridlayers.der.config import DERConfig
 from gridlayers.planner.config import PlannerConfig
@@ -210,7 +211,7 @@ class HorizonConfig(_Strict):
     @property
     def interval_s(self) -> int:
         """Interval length in seconds (the mosaik step size)."""
-        return self.interval_min * 60
+        return self.interval_min * SECONDS_PER_MINUTE
 
 
 class ForecastConfig(_Strict):
