@@ -54,6 +54,9 @@ ATTRS = [
     "dso_report",
 ]
 
+#: Device kinds whose range the flexibility probe measures (the planner's LDA flexibility).
+FLEXIBLE_KINDS = frozenset({"battery", "flexible_load"})
+
 META: Meta = {
     "api_version": "3.0",
     "type": "event-based",
@@ -82,6 +85,8 @@ class DSOSim(RunSimulator):
             raise ValueError(msg)
         self._lda = lda_model(self._run_id, self._scenario, lda)
         self._core = build_dso(self._lda, max_blocks=10)
+        self._probe = bool(self._scenario["output"].get("flexibility_probe", False))
+        self._flexible = {d.device_id for d in self._lda.devices if d.kind in FLEXIBLE_KINDS}
         self._offers: dict[str, BidCurve] = {}
         return [{"eid": lda, "type": model}]
 
@@ -184,7 +189,30 @@ class DSOSim(RunSimulator):
         report["values_exchanged"] = len(setpoints) + sum(
             1 + 2 * len(c.blocks) for c in self._offers.values()
         )
+        if self._probe:
+            report.update(self._flexibility_probe(self._out["setpoints[MW]"]))
         self._out["dso_report"] = report
+
+    def _flexibility_probe(self, setpoints: dict[str, float]) -> dict[str, float]:
+        """Measure the interface range the LDA's batteries and flexible loads still have.
+
+        ``flex_offered_mw``: sum of their offered ranges (MW). ``flex_usable_mw``: width of
+        the feasible interface export range (MW) within the feeder's limits with every
+        other device held at its final set-point (at most the offered range; 0 if even
+        that point is infeasible). Batteries and flexible loads are what the planner's
+        LDA flexibility stands for (:mod:`gridlayers.loop.measure`).
+        """
+        flexible = {d: c for d, c in self._offers.items() if d in self._flexible}
+        offered = sum(c.p_max_mw - c.p_min_mw for c in flexible.values())
+        probe = {
+            d: flexible.get(d, BidCurve.fixed(float(setpoints.get(d, 0.0)))) for d in self._offers
+        }
+        p_fixed, q_fixed = self._fixed
+        try:
+            p_lo, p_hi = self._core.interface_range(p_fixed, q_fixed, probe)
+        except InfeasibleDSOError:
+            return {"flex_offered_mw": offered, "flex_usable_mw": 0.0}
+        return {"flex_offered_mw": offered, "flex_usable_mw": min(offered, max(p_hi - p_lo, 0.0))}
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the outputs produced in the last step."""

@@ -233,6 +233,29 @@ class DSOOperator:
             out[dev] = beta if 0.5 <= beta <= 1.5 else 1.0
         return out
 
+    def interface_range(
+        self,
+        p_fixed_mw: pd.Series,
+        q_fixed_mvar: pd.Series,
+        offers: Mapping[str, BidCurve],
+    ) -> tuple[float, float]:
+        """Return the feasible interface export range within feeder limits (MW, MW).
+
+        Two LPs (min and max export) over the offers' ranges, without building a curve.
+        Fix a device by giving it a zero-width offer (``BidCurve.fixed``). Used by the
+        flexibility probe of the planning loop (:mod:`gridlayers.loop`).
+
+        Raises
+        ------
+        InfeasibleDSOError
+            The fixed injections and offers admit no point within the feeder's limits.
+
+        """
+        self.set_interval(p_fixed_mw, q_fixed_mvar, offers)
+        p_lo, _, _ = self._export_extreme(self.model.MinExport)
+        p_hi, _, _ = self._export_extreme(self.model.MaxExport)
+        return p_lo, p_hi
+
     def virtual_resource(
         self,
         p_fixed_mw: pd.Series,

@@ -189,6 +189,8 @@ class Collector(mosaik_api_v3.Simulator):
                     solve_seconds=r["solve_seconds"],
                     values_exchanged=r["values_exchanged"],
                     infeasible=bool(r.get("infeasible")),
+                    flex_offered_mw=r.get("flex_offered_mw"),
+                    flex_usable_mw=r.get("flex_usable_mw"),
                 )
             ],
         )
