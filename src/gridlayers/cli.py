@@ -242,10 +242,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(table)
 
 
+import gridlayers.cli_loop  # noqa: E402, F401  (registers ``loop`` and ``validate-plan``)
+
+
 def main() -> None:
     """Entry point of the ``gridlayers`` console script."""
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # ``python -m gridlayers.cli``: use the registered module's app
+    from gridlayers.cli import main as registered_main
+
+    registered_main()

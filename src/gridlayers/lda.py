@@ -111,7 +111,7 @@ class LDAModel:
         return values.to_numpy()
 
 
-def _annual_peak_by_bus(net: pp.pandapowerNet, lda: LDAConfig) -> dict[int, float]:
+def annual_peak_by_bus(net: pp.pandapowerNet, lda: LDAConfig) -> dict[int, float]:
     """Annual peak load per bus (MW) from the feeder's year profiles."""
     if lda.feeder.simbench:
         year = simbench_feeder(lda.feeder.simbench)[1][("load", "p_mw")].to_numpy()
@@ -163,7 +163,7 @@ def build_lda(scenario: Scenario, lda_name: str) -> LDAModel:
     der_config = lda.der
     if not der_config.id_prefix:
         der_config = der_config.model_copy(update={"id_prefix": f"{lda.name}/"})
-    aggregators = build_aggregators(der_config, net, _annual_peak_by_bus(net, lda), scenario.seed)
+    aggregators = build_aggregators(der_config, net, annual_peak_by_bus(net, lda), scenario.seed)
     bus_actual, bus_forecast = _bus_loads(actual, net), _bus_loads(forecast, net)
     devices = [d for agg in aggregators.values() for d in agg.devices]
     actual, forecast = (

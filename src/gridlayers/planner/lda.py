@@ -398,6 +398,7 @@ def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig
             "interface_upgrade_mw": _val(sum(m.InterfaceUpgrade[a, v] for v in m.EPOCHS)),
             "interface_peak_import_mw": peak,
             "interface_import_mwh_per_yr": imports,
+            "hourly": _hourly(m, a, last),
             "unserved_mwh_per_yr": {
                 str(y): pyo.value(
                     weighted_hours_sum(m, lambda y, d, h, a=a: m.LDAShed[y, a, d, h], y)
@@ -406,3 +407,40 @@ def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig
             },
         }
     return {"ldas": out}
+
+
+def _hourly(m: pyo.ConcreteModel, a: str, y: int) -> dict[str, dict[str, list[float]]]:
+    """Hourly interface import and DER support of LDA ``a`` in epoch ``y`` by day (MW).
+
+    ``der_support_mw`` = PV output + battery discharge - charge - load shift up (MW):
+    how much the plan relies on the LDA's DER to keep import below the LDA's demand.
+    """
+    out = {}
+    for d in m.DAYS:
+        rows = [(y, a, d, h) for h in m.HOURS]
+        out[str(d)] = {
+            "import_mw": [_val(m.LDAImport[t]) for t in rows],
+            "export_mw": [_val(m.LDAExportLocal[t]) for t in rows],
+            "der_support_mw": [
+                _val(
+                    m.DERPVCapacity[a, y] * m.re_cf["pv", m.lda_configs[a].zone, d, t[3]]
+                    - m.DERPVCurtail[t]
+                    + m.DERDischarge[t]
+                    - m.DERCharge[t]
+                    - m.LDAShift[t]
+                )
+                for t in rows
+            ],
+        }
+    return out
+
+
+def peak_demand_mw(m: pyo.ConcreteModel) -> dict[str, float]:
+    """Return each LDA's largest demand in the model's last epoch (MW)."""
+    last = m.EPOCHS.last()
+    return {
+        a: max(
+            pyo.value(m.lda_demand_mw[t]) for t in m.LDA_TIMEPOINTS if t[0] == last and t[1] == a
+        )
+        for a in m.LDAS
+    }

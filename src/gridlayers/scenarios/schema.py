@@ -29,6 +29,7 @@ from gridlayers.conventions import (
     SECONDS_PER_MINUTE,
 )
 from gridlayers.der.config import DERConfig
+from gridlayers.loop.config import LoopConfig
 from gridlayers.planner.config import PlannerConfig
 
 #: Profile resolution of SimBench data in minutes.
@@ -250,6 +251,15 @@ class OutputConfig(_Strict):
     bus_voltages: bool = Field(
         True, description="Store every feeder bus voltage of every interval (larger results)."
     )
+    flexibility_probe: bool = Field(
+        False,
+        description=(
+            "Each DSO also measures every interval how much of its batteries' and flexible "
+            "loads' offered range (MW) the feeder can deliver at the interface, with the other "
+            "DER at their final set-points (two extra LPs per LDA and interval; used by "
+            "'gridlayers loop' and 'validate-plan')."
+        ),
+    )
 
 
 class SimulatorsConfig(_Strict):
@@ -287,6 +297,13 @@ class Scenario(_Strict):
     planner: PlannerConfig | None = Field(
         None, description="Capacity expansion planner settings (see docs/planner.md)."
     )
+    loop: LoopConfig | None = Field(
+        None,
+        description=(
+            "Operations-to-planning feedback loop and plan validation (see docs/loop.md); "
+            "needs 'planner.lda'."
+        ),
+    )
 
     @field_validator("ldas")
     @classmethod
@@ -297,6 +314,31 @@ class Scenario(_Strict):
             msg = f"LDA names must be unique, found duplicates {dupes}"
             raise ValueError(msg)
         return ldas
+
+    @model_validator(mode="after")
+    def _loop_needs_planner_ldas(self) -> Scenario:
+        if self.loop is None:
+            return self
+        if self.planner is None or self.planner.lda is None:
+            msg = "loop needs a 'planner:' section with 'lda: {ldas: [...]}'"
+            raise ValueError(msg)
+        planned = [a.name for a in self.planner.lda.ldas]
+        missing = sorted(set(planned) - {lda.name for lda in self.ldas})
+        if missing:
+            msg = (
+                f"planner LDAs {missing} have no co-simulation LDA of the same name in 'ldas'; "
+                "the loop represents each planner LDA by that LDA's feeder"
+            )
+            raise ValueError(msg)
+        days = self.planner.days
+        unknown = sorted(set(self.loop.days) - set(days)) if days is not None else []
+        if unknown:
+            msg = f"loop.days {unknown} are not among planner.days {days}"
+            raise ValueError(msg)
+        if days is not None and set(days) - set(self.loop.days):
+            msg = f"loop.days must give a date for every planner day {sorted(days)}"
+            raise ValueError(msg)
+        return self
 
 
 class PlanScenario(BaseModel):
