@@ -193,13 +193,15 @@ class DSOSim(RunSimulator):
             report.update(self._flexibility_probe(self._out["setpoints[MW]"]))
         self._out["dso_report"] = report
 
-    def _flexibility_probe(self, setpoints: dict[str, float]) -> dict[str, float]:
+    def _flexibility_probe(self, setpoints: dict[str, float]) -> dict[str, float | None]:
         """Measure the interface range the LDA's batteries and flexible loads still have.
 
         ``flex_offered_mw``: sum of their offered ranges (MW). ``flex_usable_mw``: width of
         the feasible interface export range (MW) within the feeder's limits with every
-        other device held at its final set-point (at most the offered range; 0 if even
-        that point is infeasible). Batteries and flexible loads are what the planner's
+        other device held at its final set-point (at most the offered range). Both are
+        ``None`` if that point is outside the limits whatever the flexible DER do (the
+        feeder is congested by the rest; the interval says nothing about flexibility).
+        Batteries and flexible loads are what the planner's
         LDA flexibility stands for (:mod:`gridlayers.loop.measure`).
         """
         flexible = {d: c for d, c in self._offers.items() if d in self._flexible}
@@ -210,8 +212,8 @@ class DSOSim(RunSimulator):
         p_fixed, q_fixed = self._fixed
         try:
             p_lo, p_hi = self._core.interface_range(p_fixed, q_fixed, probe)
-        except InfeasibleDSOError:
-            return {"flex_offered_mw": offered, "flex_usable_mw": 0.0}
+        except InfeasibleDSOError:  # out of limits whatever the flexible DER do: no information
+            return {"flex_offered_mw": None, "flex_usable_mw": None}
         return {"flex_offered_mw": offered, "flex_usable_mw": min(offered, max(p_hi - p_lo, 0.0))}
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
