@@ -11,10 +11,6 @@ from rich.table import Table
 
 from gridlayers.cli import OutOption, ScenarioArg, _load_resolved, _quiet_libraries, app, err, out
 
-ParadigmOption = Annotated[
-    str, typer.Option("--paradigm", help="total_tso, minimal_dso or total_dso.")
-]
-
 
 def _loop_scenario(path: Path) -> Any:
     sc = _load_resolved(path)
@@ -41,22 +37,63 @@ def _check_paradigm(paradigm: str) -> None:
 
 
 @app.command("loop")
-def loop_cmd(scenario: ScenarioArg, paradigm: ParadigmOption, out_dir: OutOption = None) -> None:
+def loop_cmd(
+    scenario: ScenarioArg,
+    paradigm: Annotated[
+        list[str],
+        typer.Option(
+            "--paradigm",
+            help="total_tso, minimal_dso or total_dso; repeat it to run several side by side.",
+        ),
+    ],
+    out_dir: OutOption = None,
+) -> None:
     """Plan, co-simulate the plan under PARADIGM, update the LDA parameters, re-plan."""
     from gridlayers.loop import LoopError, run_loop
     from gridlayers.planner import PlannerSolveError
 
     _quiet_libraries()
-    _check_paradigm(paradigm)
+    for p in paradigm:
+        _check_paradigm(p)
     sc = _loop_scenario(scenario)
-    target = out_dir or Path("runs") / f"{sc.name}-loop-{paradigm}"
-    try:
-        record = run_loop(sc, paradigm, target, progress=lambda m: err.print(m, markup=False))
-    except (LoopError, PlannerSolveError) as exc:
-        err.print(f"error: {exc} (rounds so far: {target / 'loop.json'})", markup=False)
-        raise typer.Exit(1) from None
-    _print_rounds(record)
-    out.print(f"results: {target / 'loop.json'}")
+    several = len(paradigm) > 1
+    base = out_dir or Path("runs") / f"{sc.name}-loop"
+    records = {}
+    for p in paradigm:
+        target = base / p if several else (out_dir or base.with_name(f"{base.name}-{p}"))
+        try:
+            records[p] = run_loop(
+                sc, p, target, progress=lambda m, p=p: err.print(f"{p}: {m}", markup=False)
+            )
+        except (LoopError, PlannerSolveError) as exc:
+            err.print(f"error: {p}: {exc} (rounds so far: {target / 'loop.json'})", markup=False)
+            raise typer.Exit(1) from None
+        _print_rounds(records[p])
+        out.print(f"results: {target / 'loop.json'}")
+    if several:
+        _print_side_by_side(records)
+
+
+def _print_side_by_side(records: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="last plan per paradigm")
+    table.add_column("quantity")
+    for p in records:
+        table.add_column(p, justify="right")
+    rows = [("status", lambda r: r["status"]), ("rounds", lambda r: str(len(r["rounds"])))]
+    rows.append(("objective [$bn]", lambda r: f"{r['plan']['objective_busd']:.4f}"))
+    for a in next(iter(records.values()))["plan"]["ldas"]:
+        for key, label in (
+            ("der_pv_mw", "DER PV"),
+            ("der_battery_mw", "DER battery"),
+            ("interface_capacity_mw", "interface"),
+        ):
+            rows.append(
+                (f"{a} {label} [MW]", lambda r, a=a, key=key: f"{r['plan']['ldas'][a][key]:.1f}")
+            )
+        rows.append((f"{a} loss factor", lambda r, a=a: f"{r['parameters'][a]['loss_factor']:.4f}"))
+    for label, cell in rows:
+        table.add_row(escape(label), *[cell(r) for r in records.values()])
+    out.print(table)
 
 
 def _print_rounds(record: dict[str, Any]) -> None:
