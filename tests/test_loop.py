@@ -252,27 +252,40 @@ def test_bad_loop_sections_name_the_problem(tmp_path: Path, edit, expected: str)
 
 
 @pytest.fixture(scope="module")
-def loop_run(tmp_path_factory) -> tuple[Path, dict]:
+def loops(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """The small loop under Total DSO and Total TSO, run by one CLI call (side by side)."""
     out = tmp_path_factory.mktemp("loop")
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "gridlayers.cli",
-            "loop",
-            str(SMALL),
-            "--paradigm",
-            "total_dso",
-            "--out",
-            str(out),
+            sys.executable, "-m", "gridlayers.cli", "loop", str(SMALL),
+            "--paradigm", "total_dso", "--paradigm", "total_tso", "--out", str(out),
         ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return out, json.loads((out / "loop.json").read_text())
+    assert "last plan per paradigm" in proc.stdout
+    return {
+        p: (out / p, json.loads((out / p / "loop.json").read_text()))
+        for p in ("total_dso", "total_tso")
+    }
+
+
+@pytest.fixture(scope="module")
+def loop_run(loops) -> tuple[Path, dict]:
+    return loops["total_dso"]
+
+
+def test_uncongested_total_tso_and_total_dso_loops_reach_the_same_plan(loops) -> None:
+    """No feeder limit binds on loop-small: both paradigms operate alike, so plan alike."""
+    (_, dso), (_, tso) = loops["total_dso"], loops["total_tso"]
+    assert dso["status"] == tso["status"] == "converged"
+    for a, x in dso["plan"]["ldas"].items():
+        for key in ("der_pv_mw", "der_battery_mw", "interface_capacity_mw"):
+            assert tso["plan"]["ldas"][a][key] == pytest.approx(x[key], abs=1e-3)
+        assert tso["parameters"][a]["loss_factor"] == pytest.approx(
+            dso["parameters"][a]["loss_factor"], rel=1e-6
+        )
+    assert tso["rounds"][0]["cosim"]["4"]["voltage_violations"] == 0
 
 
 def test_loop_converges_and_records_every_round(loop_run) -> None:
