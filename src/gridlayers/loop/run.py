@@ -22,7 +22,13 @@ from gridlayers.conventions import interval_hours
 from gridlayers.loop.mapping import PlannedDER, cosim_scenario, feeder_peaks_mw
 from gridlayers.loop.measure import measure
 from gridlayers.loop.update import combine_days, damped_update, plan_change_mw
-from gridlayers.planner import build_model, read_inputs, solve_model, summarize_model
+from gridlayers.planner import (
+    PlannerSolveError,
+    build_model,
+    read_inputs,
+    solve_model,
+    summarize_model,
+)
 from gridlayers.planner.lda import peak_demand_mw, update_operational
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
@@ -204,7 +210,12 @@ def run_loop(
     for k in range(1, cfg.max_iterations + 1):
         say(f"round {k}: planning")
         params_used = {a: p.model_dump() for a, p in loop.params.items()}
-        plan = loop.solve()
+        try:
+            plan = loop.solve()
+        except PlannerSolveError as exc:
+            record["status"], record["error"] = "failed", f"round {k}: planner: {exc}"
+            write()
+            raise
         (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=2, default=str) + "\n")
         change = plan_change_mw(previous["ldas"], plan["ldas"]) if previous else None
         entry = {
