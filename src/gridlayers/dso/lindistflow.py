@@ -202,12 +202,36 @@ class LinDistFlowFeeder:
 
         """
         p_pu, q_pu = self.node_vector(p_mw), self.node_vector(q_mvar)
-        point = operating_point
+        return self._result(p_pu, q_pu, self._linearised(p_pu, q_pu, operating_point, relinearise))
+
+    def solve_operating_point(
+        self,
+        p_mw: pd.Series | Mapping[int, float],
+        q_mvar: pd.Series | Mapping[int, float],
+        *,
+        operating_point: OperatingPoint | None = None,
+        relinearise: int = 1,
+    ) -> OperatingPoint:
+        """Return only ``solve_power_flow(...).point`` (no voltages, loadings or flows).
+
+        Parameters are those of :meth:`solve_power_flow`; the point is the same to the bit.
+        """
+        p_pu, q_pu = self.node_vector(p_mw), self.node_vector(q_mvar)
+        return self._linearised(p_pu, q_pu, operating_point, relinearise)
+
+    def _linearised(
+        self,
+        p_pu: np.ndarray,
+        q_pu: np.ndarray,
+        point: OperatingPoint | None,
+        relinearise: int,
+    ) -> OperatingPoint:
+        """Solve the linear model ``relinearise + 1`` times, each around the last point."""
         for _ in range(relinearise + 1):
             point = solve_linear_branch_flow(
                 self.network, p_pu, q_pu, self.loss_coefficients(point)
             )
-        return self._result(p_pu, q_pu, point)
+        return point
 
     def loss_coefficients(
         self, point: OperatingPoint | None, method: str = "tangent"

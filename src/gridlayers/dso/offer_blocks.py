@@ -21,6 +21,7 @@ Unused block slots get ``offer_quantity_mw = 0``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,12 @@ import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidCurve
 from gridlayers.highs import freeze_structure, persistent_highs
+from gridlayers.highs_params import compile_values, store_floats
 
 if TYPE_CHECKING:
     from gridlayers.dso.lindistflow import LinDistFlowFeeder
     from gridlayers.dso.linear_system import OperatingPoint
+    from gridlayers.highs_params import ParamUpdater
 
 
 def add_der_to_block(
@@ -143,9 +146,9 @@ def set_offers(block: Any, offers: Mapping[str, BidCurve]) -> None:
             blk = curve.blocks[k] if k < len(curve.blocks) else None
             qty[dev, k] = float(blk.quantity_mw) if blk else 0.0
             price[dev, k] = float(blk.price_usd_per_mwh) if blk else 0.0
-    block.device_p_min_mw.store_values(p_min)
-    block.offer_quantity_mw.store_values(qty)
-    block.offer_price_usd_per_mwh.store_values(price)
+    store_floats(block.device_p_min_mw, p_min)
+    store_floats(block.offer_quantity_mw, qty)
+    store_floats(block.offer_price_usd_per_mwh, price)
 
 
 def midpoint_operating_point(
@@ -165,16 +168,30 @@ def midpoint_operating_point(
     interval's inputs only, so an updated model and a freshly built one agree exactly.
 
     """
-    p = pd.Series(p_fixed_mw, dtype=float).copy()
+    p = dict(pd.Series(p_fixed_mw, dtype=float).items())  # new buses append, as Series.loc
     for dev, bus in devices.items():
         curve = offers[dev]
-        p.loc[int(bus)] = p.get(int(bus), 0.0) + 0.5 * (curve.p_min_mw + curve.p_max_mw)
-    return feeder.solve_power_flow(p, q_fixed_mvar).point
+        p[int(bus)] = p.get(int(bus), 0.0) + 0.5 * (curve.p_min_mw + curve.p_max_mw)
+    return feeder.solve_operating_point(p, q_fixed_mvar)
+
+
+#: Compiled ``DeviceP`` evaluation per block (see :func:`device_setpoints`).
+_SETPOINT_READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def device_setpoints(block: Any) -> dict[str, float]:
-    """Return the solved ``DeviceP`` per device id (MW)."""
-    return {d: float(pyo.value(block.DeviceP[d])) for d in block.DEVICES}
+    """Return the solved ``DeviceP`` per device id (MW).
+
+    The ``DeviceP`` expressions are compiled on first use per block
+    (:func:`gridlayers.highs_params.compile_values`, same values as ``pyo.value``).
+    """
+    reader = _SETPOINT_READERS.get(block)
+    if reader is None:
+        devices = list(block.DEVICES)
+        values = compile_values([block.DeviceP[d] for d in devices])
+        reader = _SETPOINT_READERS[block] = (devices, values)
+    devices, values = reader
+    return dict(zip(devices, values().tolist(), strict=True))
 
 
 def bus_dlmp(feeder: LinDistFlowFeeder, node_dlmp: pd.Series) -> pd.Series:
@@ -197,28 +214,30 @@ class PersistentLP:
     Notes
     -----
     Uses ``pyomo.contrib.solver.solvers.highs.Highs`` as
-    :class:`gridlayers.market.TransmissionMarket` does: after the first solve every
-    structural check of ``config.auto_updates`` is switched off. ``update_parameters``
-    (re-evaluating every Param-dependent row, the dominant cost) runs only when the
-    caller says Params changed since the last solve; switching objective
-    (``set_objective``) and variable bounds (``update_variables``) use the persistent
-    interface's public incremental calls.
+    :class:`gridlayers.market.TransmissionMarket` does: after the first solve all of
+    ``config.auto_updates`` is switched off and a compiled
+    :class:`~gridlayers.highs_params.ParamUpdater` pushes the Param-dependent numbers
+    (only when the caller says Params changed since the last solve), switches among
+    cached objectives and loads the primal solution; the HiGHS model is exactly the one
+    pyomo's ``update_parameters`` / ``set_objective`` would give. Variable bounds
+    (``set_bounds``) go through the persistent interface's ``update_variables``.
 
     """
 
     def __init__(self, model: Any) -> None:
         self.model = model
         self.solver = persistent_highs()
-        self._first = True
         self._objective: Any = None
+        self._updater: ParamUpdater | None = None
         self.last_result: Any = None
 
     def set_bounds(self, var: Any, lb: float | None, ub: float | None) -> None:
         """Set a variable's bounds (MW) and push them to the solver (in place)."""
         var.setlb(lb)
         var.setub(ub)
-        if not self._first:
+        if self._updater is not None:
             self.solver.update_variables([var])
+            self._updater.var_updated(var)
 
     def _select(self, objective: Any) -> None:
         if objective is None or objective is self._objective:
@@ -226,8 +245,8 @@ class PersistentLP:
         for obj in self.model.component_data_objects(pyo.Objective, descend_into=True):
             obj.deactivate()
         objective.activate()
-        if not self._first:
-            self.solver.set_objective(objective)
+        if self._updater is not None:
+            self._updater.set_objective(objective)
         self._objective = objective
 
     def solve(self, objective: Any = None, *, params_changed: bool = True) -> float:
@@ -248,19 +267,18 @@ class PersistentLP:
 
         start = time.perf_counter()
         self._select(objective)
-        updates = self.solver.config.auto_updates
-        updates.update_parameters = bool(params_changed or self._first)
+        if self._updater is not None and params_changed:
+            self._updater.push()
         res = self.solver.solve(
             self.model, load_solutions=False, raise_exception_on_nonoptimal_result=False
         )
-        if self._first:
-            freeze_structure(self.solver)
-            self._first = False
+        if self._updater is None:
+            self._updater = freeze_structure(self.solver)
         seconds = time.perf_counter() - start
         if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
             msg = f"DSO optimisation failed: {res.termination_condition.name}"
             raise InfeasibleDSOError(msg)
-        res.solution_loader.load_vars()
+        self._updater.load_vars()  # as res.solution_loader.load_vars(), faster
         self.last_result = res
         return seconds
 

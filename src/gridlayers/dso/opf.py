@@ -28,6 +28,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from gridlayers.dso.linear_system import LossCoefficients, OperatingPoint
+from gridlayers.highs_params import store_floats
 
 if TYPE_CHECKING:
     from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
@@ -256,8 +257,8 @@ def set_fixed_injections(
     feeder: LinDistFlowFeeder, block: Any, p_mw: pd.Series, q_mvar: pd.Series
 ) -> None:
     """Write uncontrolled net injections (MW, Mvar, injection positive, by bus) in place."""
-    block.p_fixed_mw.store_values(_per_model_bus(feeder, p_mw))
-    block.q_fixed_mvar.store_values(_per_model_bus(feeder, q_mvar))
+    store_floats(block.p_fixed_mw, _per_model_bus(feeder, p_mw))
+    store_floats(block.q_fixed_mvar, _per_model_bus(feeder, q_mvar))
 
 
 def set_loss_coefficients(feeder: LinDistFlowFeeder, block: Any, coef: LossCoefficients) -> None:
@@ -275,10 +276,10 @@ def set_loss_coefficients(feeder: LinDistFlowFeeder, block: Any, coef: LossCoeff
     ap, aq, aw = clean(coef.ap), clean(coef.aq), clean(coef.aw)
     names = feeder.buses
     edges = range(1, len(names))
-    block.loss_coef_p_per_mw.store_values({names[e]: float(ap[e] / base) for e in edges})
-    block.loss_coef_q_per_mvar.store_values({names[e]: float(aq[e] / base) for e in edges})
-    block.loss_coef_w.store_values({names[e]: float(aw[e]) for e in edges})
-    block.loss_const.store_values({names[e]: float(coef.a0[e]) for e in edges})
+    store_floats(block.loss_coef_p_per_mw, {names[e]: float(ap[e] / base) for e in edges})
+    store_floats(block.loss_coef_q_per_mvar, {names[e]: float(aq[e] / base) for e in edges})
+    store_floats(block.loss_coef_w, {names[e]: float(aw[e]) for e in edges})
+    store_floats(block.loss_const, {names[e]: float(coef.a0[e]) for e in edges})
 
 
 def extract_state(feeder: LinDistFlowFeeder, block: Any) -> LinDistFlowResult:

@@ -48,6 +48,7 @@ from gridlayers.dso.offer_blocks import (
     midpoint_operating_point,
     set_offers,
 )
+from gridlayers.highs_params import store_floats
 
 #: Tie-break cost per moved MW ($/MWh), excluded from the reported cost.
 EPSILON_USD_PER_MWH = 1e-3
@@ -196,9 +197,9 @@ class Redispatcher:
         self.feeder.set_fixed_injections(m.feeder, p_fixed_mw, q_fixed_mvar)
         self.feeder.set_operating_point(m.feeder, point)
         fills, weights = self._fills_and_weights(setpoints_mw, offers, lam)
-        m.block_setpoint_mw.store_values(fills)
-        m.move_price_usd_per_mwh.store_values(
-            {key: w + EPSILON_USD_PER_MWH for key, w in weights.items()}
+        store_floats(m.block_setpoint_mw, fills)
+        store_floats(
+            m.move_price_usd_per_mwh, {key: w + EPSILON_USD_PER_MWH for key, w in weights.items()}
         )
         seconds = self._lp.solve()
         new = device_setpoints(m)

@@ -20,6 +20,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 
 from gridlayers.domain.bid_curve import BidCurve
 from gridlayers.highs import freeze_structure, persistent_highs
+from gridlayers.highs_params import ParamUpdater
 from gridlayers.market.model import MarketExtension, build_market_model
 from gridlayers.market.network import extract_dc_network
 
@@ -151,7 +152,7 @@ class TransmissionMarket:
         self._solver = persistent_highs()
         self._solver.config.time_limit = float(time_limit_s)
         self._solver.config.solver_options["qp_regularization_value"] = QP_REGULARIZATION
-        self._first_solve = True
+        self._updater: ParamUpdater | None = None  # set after the first solve
         self._unserved_bus = self._first_net_bus_per_node()
         self._load_nodes = self._dc.load_bus.reindex(list(self._model.LOAD)).to_numpy(np.int64)
 
@@ -278,18 +279,19 @@ class TransmissionMarket:
 
     def _solve(self) -> ClearingResult:
         start = time.perf_counter()
+        if self._updater is not None:
+            self._updater.push()
         res = self._solver.solve(
             self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
         )
         if res.termination_condition == TerminationCondition.error:
             res = self._retry_with_default_regularization()
-        if self._first_solve:  # structure is fixed from now on: only push Param changes
-            freeze_structure(self._solver)
-            self._first_solve = False
+        if self._updater is None:  # structure is fixed from now on: only push Param changes
+            self._updater = freeze_structure(self._solver)
         seconds = time.perf_counter() - start
         if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
             raise ClearingError(f"market clearing failed: {res.termination_condition.name}")
-        res.solution_loader.load_vars()
+        self._updater.load_vars()  # as res.solution_loader.load_vars(), faster
         duals = res.solution_loader.get_duals(list(self._model.Balance.values()))
         return self._extract(
             duals, float(res.incumbent_objective), res.termination_condition.name, seconds

@@ -1,0 +1,355 @@
+"""Push a frozen pyomo model's Param-dependent data straight to persistent HiGHS.
+
+pyomo's persistent HiGHS (``pyomo.contrib.solver.solvers.highs.Highs``) keeps one helper
+per Param-dependent number of the HiGHS model (row bound, matrix coefficient, column
+bound, objective coefficient) and its ``update_parameters`` re-evaluates each helper's
+expression with pyomo's generic tree walker and pushes it with one HiGHS call. That is
+the dominant cost of re-solving a built-once model with new Param values.
+
+:class:`ParamUpdater` reads the same helpers once, after the first solve, compiles all
+their expressions into one Python function (:func:`compile_values`) and pushes the values
+in batches (``changeRowsBounds``, ``changeColsBounds``, ``changeColsCost``; matrix
+coefficients one by one with ``changeCoeff``). Every number reaching HiGHS is computed
+by the same floating-point operations in the same order as pyomo's evaluation, so the
+HiGHS model, and with it the solution and the duals, is exactly the one pyomo's
+``update_parameters`` would give.
+
+Notes
+-----
+Relies on private attributes of pyomo 6.10's ``Highs`` (``_solver_model``,
+``_mutable_helpers``, ``_mutable_bounds``, ``_mutable_objective``,
+``_pyomo_con_to_solver_con_map``, ``_pyomo_var_to_solver_var_map``); any other layout
+raises at construction, so a pyomo upgrade fails loudly instead of solving a stale model.
+
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.util import NoSolutionError
+from pyomo.core.base.param import ParamData
+from pyomo.core.base.var import VarData
+from pyomo.core.expr import numeric_expr as ne
+from pyomo.core.expr.numvalue import is_constant, native_numeric_types
+from pyomo.core.staleflag import StaleFlagManager
+
+_INFIX = (
+    (ne.NegationExpression, "-{0}"),
+    (ne.ProductExpression, "{0} * {1}"),  # incl. MonomialTermExpression and NPV variants
+    (ne.DivisionExpression, "{0} / {1}"),
+    (ne.PowExpression, "{0} ** {1}"),
+)
+
+
+class _Compiler:
+    """Translate pyomo expressions into straight-line Python code, one statement per node.
+
+    Each expression node becomes ``t<i> = <operation on its arguments>`` with the
+    operation of the node's ``_apply_operation`` (a sum is ``sum(rest, start=first)``,
+    the builtin as in pyomo), so any nesting depth compiles and the values match pyomo's
+    on every Python version. Shared subexpressions are computed once.
+    """
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []  # mutable ParamData leaves, read as p[i]
+        self.others: list[Any] = []  # Var leaves (fixed Vars as parameters), read as v[i]
+        self.consts: list[Any] = []  # numbers, referenced as k[i] (exact type kept)
+        self.subtrees: list[Callable[[], Any]] = []  # anything else, evaluated by pyomo
+        self.lines: list[str] = []
+        self._name: dict[int, str] = {}
+
+    def _leaf(self, node: Any) -> str | None:
+        """Return the name of a leaf's value, or None for an expression node."""
+        if node.__class__ in native_numeric_types:
+            self.consts.append(node)
+            return f"k[{len(self.consts) - 1}]"
+        key = id(node)
+        if key in self._name:
+            return self._name[key]
+        if isinstance(node, ParamData):
+            store, prefix = self.params, "p"
+        elif isinstance(node, VarData):
+            store, prefix = self.others, "v"
+        elif not node.is_expression_type():
+            store, prefix = self.subtrees, "s"
+            node = functools.partial(pyo.value, node)
+        else:
+            return None
+        store.append(node)
+        name = f"{prefix}[{len(store) - 1}]" + ("()" if prefix == "s" else "")
+        self._name[key] = name
+        return name
+
+    def source(self, root: Any) -> str:
+        """Add the statements computing ``pyo.value(root)``; return its name."""
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if self._leaf(node) is not None:
+                continue
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args)
+                continue
+            args = [self._leaf(a) for a in node.args]
+            self._name[id(node)] = name = f"t{len(self.lines)}"
+            self.lines.append(f"{name} = {self._operation(node, args)}")
+        return self._leaf(root)
+
+    def _operation(self, node: Any, args: list[str]) -> str:
+        if isinstance(node, ne.SumExpression):
+            if not args:
+                return "0"
+            return f"sum(({''.join(a + ', ' for a in args[1:])}), start={args[0]})"
+        for cls, template in _INFIX:
+            if isinstance(node, cls):
+                return template.format(*args)
+        if isinstance(node, ne.MaxExpression | ne.MinExpression):
+            fn = "max" if isinstance(node, ne.MaxExpression) else "min"
+            return f"{fn}(({''.join(a + ', ' for a in args)}))"
+        self.subtrees.append(functools.partial(pyo.value, node))
+        return f"s[{len(self.subtrees) - 1}]()"
+
+
+def compile_values(exprs: Sequence[Any]) -> Callable[[], np.ndarray]:
+    """Compile pyomo expressions into one function evaluating them all.
+
+    Parameters
+    ----------
+    exprs : sequence of pyomo expressions, Params, Vars or numbers
+        Typically the coefficient and bound expressions of a persistent solver (Params),
+        or expressions of solved Vars (their current values are read).
+
+    Returns
+    -------
+    callable
+        ``f()`` returning ``[pyo.value(e) for e in exprs]`` as a float array, bit for bit
+        (sums, products, quotients, powers, negations, min and max are compiled; any
+        other node is evaluated by pyomo).
+
+    """
+    comp = _Compiler()
+    names = [comp.source(e) for e in exprs]
+    body = "".join(f"    {line}\n" for line in comp.lines)
+    result = "".join(f"{n}, " for n in names)
+    namespace: dict[str, Any] = {}
+    code = compile(f"def _values(p, v, k, s):\n{body}    return ({result})\n", "<params>", "exec")
+    exec(code, namespace)  # noqa: S102 - source generated above from the expression trees
+    fn, consts, subtrees = namespace["_values"], tuple(comp.consts), tuple(comp.subtrees)
+    params, others = tuple(comp.params), tuple(comp.others)
+    no_value = pyo.Param.NoValue
+
+    def values() -> np.ndarray:
+        p = [x._value for x in params]  # noqa: SLF001 - ParamData.value without the checks
+        v = [x.value for x in others]
+        if no_value in p or None in p or None in v:  # let pyomo raise its own error
+            return np.array([pyo.value(e) for e in exprs], dtype=float)
+        return np.array(fn(p, v, consts, subtrees), dtype=float)
+
+    return values
+
+
+def store_floats(param: Any, values: Mapping[Any, float]) -> None:
+    """``param.store_values(values)`` without pyomo's per-entry checks where they cannot fail.
+
+    Parameters
+    ----------
+    param : pyomo IndexedParam
+        A mutable Param.
+    values : mapping
+        Index -> value.
+
+    Notes
+    -----
+    For a Param within ``Reals`` and existing indices the only failing check is a NaN
+    value; then (and for any other domain or a new index) pyomo's checked path runs and
+    raises as before.
+
+    """
+    data = param._data  # noqa: SLF001
+    if (
+        param.domain is not pyo.Reals
+        or any(k not in data for k in values)
+        or any(v != v for v in values.values())  # NaN
+    ):
+        param.store_values(values)
+    else:
+        param.store_values(values, check=False)
+
+
+class _Objective:
+    """Compiled Param-dependent part of one objective in HiGHS."""
+
+    def __init__(self, solver: Any, objective: Any) -> None:
+        highs, mutable = solver._solver_model, solver._mutable_objective  # noqa: SLF001
+        var_col = solver._pyomo_var_to_solver_var_map  # noqa: SLF001
+        self.objective = objective
+        self.mutable = mutable
+        lp = highs.getLp()
+        self.sense = lp.sense_
+        self.base_cost = np.array(lp.col_cost_, dtype=float)
+        self.cols = np.array(
+            [var_col[c.pyomo_var_id] for c in mutable.linear_coefs], dtype=np.int32
+        )
+        self.values = compile_values(
+            [c.expr for c in mutable.linear_coefs] + [mutable.constant.expr]
+        )
+        #: Non-constant quadratic coefficients are left to pyomo (rebuilds the Hessian).
+        self.quadratic_mutable = any(not is_constant(c.expr) for c in mutable.quadratic_coefs)
+        referenced = solver._referenced_variables  # noqa: SLF001
+        #: Cacheable: no Hessian and every variable also in a constraint (pyomo keeps it).
+        self.cacheable = not mutable.quadratic_coefs and all(
+            referenced[id(v)][0]
+            for v in solver._vars_referenced_by_obj  # noqa: SLF001
+        )
+
+    def push(self, highs: Any, *, switch: bool) -> None:
+        vals = self.values()
+        if switch:
+            highs.changeObjectiveSense(self.sense)
+            cost = self.base_cost.copy()
+            cost[self.cols] = vals[:-1]
+            highs.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+        elif len(self.cols):
+            highs.changeColsCost(len(self.cols), self.cols, vals[:-1])
+        highs.changeObjectiveOffset(float(vals[-1]))
+        if self.quadratic_mutable:
+            self.mutable.update()
+
+
+class ParamUpdater:
+    """Push all Param-dependent data of a frozen model to persistent HiGHS (compiled).
+
+    Parameters
+    ----------
+    solver : pyomo.contrib.solver.solvers.highs.Highs
+        A persistent solver after its first solve, with the model's structure frozen
+        (:func:`gridlayers.highs.freeze_structure`).
+
+    Notes
+    -----
+    :meth:`push` replaces pyomo's ``update_parameters`` (same HiGHS model afterwards);
+    :meth:`set_objective` replaces pyomo's ``set_objective`` for objectives seen before:
+    their sense, constant costs and compiled Param-dependent costs are cached, so switching
+    back costs one ``changeColsCost``. pyomo's own bookkeeping then keeps the variables
+    referenced by the first objective, which is harmless because only objectives whose
+    variables all appear in constraints are cached.
+
+    """
+
+    def __init__(self, solver: Any) -> None:
+        self.solver = solver
+        self.highs = solver._solver_model  # noqa: SLF001
+        self._compile_rows_and_columns()
+        self._objectives: dict[int, _Objective] = {}
+        self._objective = self._capture_objective()
+
+    def _compile_rows_and_columns(self) -> None:
+        s = self.solver
+        row_of, col_of = s._pyomo_con_to_solver_con_map, s._pyomo_var_to_solver_var_map  # noqa: SLF001
+        bounds, coefs = [], []
+        for con, helpers in s._mutable_helpers.items():  # noqa: SLF001
+            for h in helpers:
+                kind = type(h).__name__
+                if kind == "_MutableLinearCoefficient":
+                    coefs.append((row_of[con], col_of[h.pyomo_var_id], h.expr))
+                elif kind == "_MutableConstraintBounds":
+                    bounds.append((row_of[con], h.lower_expr, h.upper_expr))
+                else:
+                    msg = f"unknown pyomo HiGHS helper {kind} (pyomo version not supported)"
+                    raise TypeError(msg)
+        columns = [
+            (col_of[vid], h.lower_expr, h.upper_expr)
+            for vid, (_, h) in s._mutable_bounds.items()  # noqa: SLF001
+        ]
+        self._rows = np.array([r for r, _, _ in bounds], dtype=np.int32)
+        self._coef_index = [(r, c) for r, c, _ in coefs]
+        self._cols = np.array([c for c, _, _ in columns], dtype=np.int32)
+        exprs = [e for _, lo, up in bounds for e in (lo, up)] + [e for _, _, e in coefs]
+        exprs += [e for _, lo, up in columns for e in (lo, up)]
+        self._values = compile_values(exprs)
+        self._bound_vars = set(s._mutable_bounds)  # noqa: SLF001
+
+    def _capture_objective(self) -> _Objective:
+        obj = _Objective(self.solver, self.solver._objective)  # noqa: SLF001
+        if obj.cacheable:
+            self._objectives[id(obj.objective)] = obj
+        self._index_loaded_vars()
+        return obj
+
+    def _index_loaded_vars(self) -> None:
+        """Variables pyomo's ``load_vars`` fills: used by a constraint or the objective."""
+        s = self.solver
+        col_of, info = s._pyomo_var_to_solver_var_map, s._vars  # noqa: SLF001
+        used = [
+            vid
+            for vid, (cons, sos, obj) in s._referenced_variables.items()  # noqa: SLF001
+            if cons or sos or obj is not None
+        ]
+        self._load = ([info[vid][0].set_value for vid in used], [col_of[vid] for vid in used])
+
+    def var_updated(self, var: Any) -> None:
+        """Call after ``solver.update_variables([var])``: re-reads ``var``'s bound helpers."""
+        if id(var) in self._bound_vars or id(var) in self.solver._mutable_bounds:  # noqa: SLF001
+            self._compile_rows_and_columns()
+
+    def set_objective(self, objective: Any) -> None:
+        """Make ``objective`` (one of the model's) the solver's objective, current values."""
+        if objective is self._objective.objective:
+            return
+        cached = self._objectives.get(id(objective))
+        if cached is None or cached.objective is not objective:
+            n_cols = self.highs.getNumCol()
+            self.solver.set_objective(objective)  # pyomo pushes the current values
+            if self.highs.getNumCol() != n_cols:  # pyomo added or dropped objective-only Vars
+                self._objectives.clear()
+                self._compile_rows_and_columns()
+            self._objective = self._capture_objective()
+            return
+        cached.push(self.highs, switch=True)
+        self.solver._objective = objective  # noqa: SLF001
+        self.solver._mutable_objective = cached.mutable  # noqa: SLF001
+        self._objective = cached
+
+    def load_vars(self) -> None:
+        """Load the last solve's primal values into the model's Vars (as pyomo's ``load_vars``).
+
+        Raises
+        ------
+        pyomo.contrib.solver.common.util.NoSolutionError
+            The last solve has no primal solution.
+
+        """
+        sol = self.solver._sol  # noqa: SLF001
+        if sol is None or not sol.value_valid:
+            raise NoSolutionError
+        values = sol.col_value
+        for set_value, col in zip(*self._load, strict=True):
+            set_value(values[col], skip_validation=True)
+        StaleFlagManager.mark_all_as_stale(delayed=True)
+
+    def push(self) -> None:
+        """Evaluate every Param-dependent number and write it to HiGHS."""
+        self.solver._sol = None  # noqa: SLF001 - as pyomo's update_parameters
+        last = self.solver._last_results_object  # noqa: SLF001
+        if last is not None:
+            last.solution_loader.invalidate()
+        highs, vals = self.highs, self._values()
+        n_rows, n_coefs = len(self._rows), len(self._coef_index)
+        if n_rows:
+            highs.changeRowsBounds(
+                n_rows, self._rows, vals[0 : 2 * n_rows : 2], vals[1 : 2 * n_rows : 2]
+            )
+        for (row, col), val in zip(
+            self._coef_index, vals[2 * n_rows : 2 * n_rows + n_coefs].tolist(), strict=True
+        ):
+            highs.changeCoeff(row, col, val)
+        if len(self._cols):
+            cols = vals[2 * n_rows + n_coefs :]
+            highs.changeColsBounds(len(self._cols), self._cols, cols[0::2], cols[1::2])
+        self._objective.push(highs, switch=False)
