@@ -247,7 +247,9 @@ class LinDistFlowFeeder:
         w = point.w_pu
         vm_node = np.sqrt(w)
         parent = np.maximum(rn.parent, 0)
-        w_a, w_b = w[parent] / rn.tap_p**2, w / rn.tap_c**2
+        tap_p = np.where(rn.tap_p > 0, rn.tap_p, 1.0)  # entry 0 is the root: no edge
+        tap_c = np.where(rn.tap_c > 0, rn.tap_c, 1.0)
+        w_a, w_b = w[parent] / tap_p**2, w / tap_c**2
         l_true = (point.p_pu**2 + point.q_pu**2) / w_a
         s_from = np.hypot(point.p_pu + rn.g_a_pu * w_a, point.q_pu - rn.b_a_pu * w_a)
         s_to = np.hypot(

@@ -102,7 +102,7 @@ def loss_coefficients(
     if point is None:
         return LossCoefficients.lossless(net.n_nodes)
     parent = np.maximum(net.parent, 0)
-    w_a = point.w_pu[parent] / net.tap_p**2
+    w_a = point.w_pu[parent] / np.where(net.tap_p > 0, net.tap_p, 1.0) ** 2  # root: no edge
     l0 = (point.p_pu**2 + point.q_pu**2) / w_a
     l0[0] = 0.0
     if method == "fixed":
