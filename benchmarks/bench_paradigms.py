@@ -2,9 +2,7 @@
 
 Prints wall seconds per paradigm, each paradigm's ratio to ``passive`` (the same
 co-simulation without any optimisation below the TSO, measured in the same run), the
-total for the three compared paradigms against the 120 s target, and the same with the
-DSO/aggregator agents in their own processes (``simulators.agents: cmd``), which lets
-the LDAs' optimisations use both cores.
+total for the three compared paradigms against the 120 s target.
 """
 
 from __future__ import annotations
