@@ -3,8 +3,11 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_planner_isone.py [so|mo ...] [--out DIR] [--time-limit S]
+        [--threads N] [--tee] [--highs-option NAME=VALUE ...]
 
-Prints build time and solve time separately, then the plan summary.
+Prints build time and solve time separately, then the plan summary. ``--highs-option``
+overrides ``solve.DEFAULT_HIGHS_OPTIONS`` (e.g. ``simplex_scale_strategy=2`` for the
+HiGHS default scaling); ``--tee`` shows the HiGHS log (root LP time and iterations).
 """
 
 from __future__ import annotations
@@ -40,7 +43,34 @@ PUBLISHED = {
 }
 
 
-def run(case: str, out: Path, time_limit: float | None, threads: int, tee: bool) -> dict:
+def parse_option(text: str) -> tuple[str, bool | int | float | str]:
+    """Parse ``NAME=VALUE`` into a HiGHS option (int, float, bool or string value)."""
+    name, sep, raw = text.partition("=")
+    if not sep:
+        msg = f"expected NAME=VALUE, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    value: bool | int | float | str
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    else:
+        try:
+            value = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+    return name, value
+
+
+def run(
+    case: str,
+    out: Path,
+    time_limit: float | None,
+    threads: int,
+    tee: bool,
+    highs_options: dict[str, bool | int | float | str] | None = None,
+) -> dict:
     name, config = load_planner_config(SCENARIOS[case])
     t0 = time.perf_counter()
     inputs = read_inputs(config)
@@ -48,7 +78,12 @@ def run(case: str, out: Path, time_limit: float | None, threads: int, tee: bool)
     build_s = time.perf_counter() - t0
     print(f"[{name}] build: {build_s:.1f} s", flush=True)
     res = solve_model(
-        model, mip_gap=config.mip_gap, time_limit_s=time_limit, threads=threads, tee=tee
+        model,
+        mip_gap=config.mip_gap,
+        time_limit_s=time_limit,
+        threads=threads,
+        tee=tee,
+        highs_options=highs_options,
     )
     print(
         f"[{name}] solve: {res.solve_seconds:.1f} s (of which matrix compile "
@@ -101,9 +136,12 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tee", action="store_true")
+    parser.add_argument(
+        "--highs-option", type=parse_option, action="append", default=[], metavar="NAME=VALUE"
+    )
     args = parser.parse_args()
     for case in args.cases:
-        run(case, args.out, args.time_limit, args.threads, args.tee)
+        run(case, args.out, args.time_limit, args.threads, args.tee, dict(args.highs_option))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def test_lda_scenario_replans_with_less_flexibility(tmp_path: Path) -> None:
     base = plan(config, tmp_path / "base")
     assert base["termination"] == "Optimal"
     # No usable DER flexibility at the interface: DER batteries become worthless.
-    rigid = LDAOperationalParams(flex_availability_by_hour=[0.0] * 24, loss_factor=0.04,
-                                 operating_cost_adder_usd_per_mwh=2.0)
+    rigid = LDAOperationalParams(
+        flex_availability_by_hour=[0.0] * 24, loss_factor=0.04, operating_cost_adder_usd_per_mwh=2.0
+    )
     replanned = plan(with_lda_operational(config, {"me-south": rigid}), tmp_path / "rigid")
     assert replanned["ldas"]["me-south"]["der_battery_mw"] == pytest.approx(0.0, abs=1e-6)
     assert replanned["objective_busd"] >= base["objective_busd"] - 1e-9

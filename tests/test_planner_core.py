@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gridlayers.planner import PlannerConfig, build_model, solve_model
+from conftest import simple_config
+from gridlayers.planner import build_model, solve_model
 from gridlayers.planner.config import capital_recovery_factor
 from gridlayers.planner.report import summarize_model
 from gridlayers.planner.toy import toy_inputs
 
 DAYS_PER_YEAR = 365.0
-
-
-def simple_config(**overrides: object) -> PlannerConfig:
-    """One one-year epoch (DF = A = 1), no reserves, RPS, flexibility or batteries."""
-    base = dict(
-        n_epochs=1, epoch_years=1, multi_objective=False, rps=False, demand_flexibility=False,
-        reserve_load_share=0.0, reserve_re_share=0.0, battery=False, obj_scale=1.0,
-        mip_gap=1e-9,
-    )
-    base.update(overrides)
-    return PlannerConfig(**base)
 
 
 def solve(inputs, config):  # noqa: ANN001, ANN201
@@ -33,10 +23,20 @@ def two_bus(length_miles: float):  # noqa: ANN201
     """Bus A: cheap unit (10 $/MWh); bus B: 100 MW load, dear unit (50 $/MWh); 50 MW corridor."""
     return toy_inputs(
         demand_mw={"A": [0.0], "B": [100.0]},
-        units=[{"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-               {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0}],
-        lines=[{"from_zone": "A", "to_zone": "B", "x_pu": 0.001, "s_max_mw": 50.0,
-                "length_miles": length_miles, "kind": "existing"}],
+        units=[
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
+            {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},
+        ],
+        lines=[
+            {
+                "from_zone": "A",
+                "to_zone": "B",
+                "x_pu": 0.001,
+                "s_max_mw": 50.0,
+                "length_miles": length_miles,
+                "kind": "existing",
+            }
+        ],
     )
 
 
@@ -67,8 +67,16 @@ def test_offshore_node_gets_cheapest_sufficient_cable() -> None:
     inputs = toy_inputs(
         demand_mw={"O": [0.0], "A": [400.0]},
         units=[{"zone": "A", "pmax_mw": 500.0, "cost_usd_per_mwh": 1.0}],
-        lines=[{"from_zone": "O", "to_zone": "A", "x_pu": 0.001, "s_max_mw": 0.0,
-                "length_miles": length, "kind": "offshore"}],
+        lines=[
+            {
+                "from_zone": "O",
+                "to_zone": "A",
+                "x_pu": 0.001,
+                "s_max_mw": 0.0,
+                "length_miles": length,
+                "kind": "offshore",
+            }
+        ],
         offshore_zones=["O"],
         existing_re_mw={"O": [300.0]},
     )
@@ -89,12 +97,18 @@ def test_battery_arbitrage_between_two_hours() -> None:
     costs = {"CE": 2.0, "CP": 5.0, "fom_battery": 10.0}  # $/kWh, $/kW, $/kW-yr
     inputs = toy_inputs(
         demand_mw={"A": [50.0, 250.0]},
-        units=[{"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-               {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 100.0}],
+        units=[
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 100.0},
+        ],
         costs=costs,
     )
-    config = simple_config(battery=True, battery_soc_mode="cyclic", battery_min_soc_share=0.0,
-                           battery_initial_soc_share=0.5)
+    config = simple_config(
+        battery=True,
+        battery_soc_mode="cyclic",
+        battery_min_soc_share=0.0,
+        battery_initial_soc_share=0.5,
+    )
     m, res, summary = solve(inputs, config)
     rt = 0.86 * 0.86
     p_mw = 50.0 / rt
@@ -109,24 +123,31 @@ def test_battery_arbitrage_between_two_hours() -> None:
 def test_battery_not_built_when_too_expensive() -> None:
     inputs = toy_inputs(
         demand_mw={"A": [50.0, 250.0]},
-        units=[{"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-               {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 100.0}],
+        units=[
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 100.0},
+        ],
         costs={"CE": 2.0, "CP": 5.0, "fom_battery": 30.0},  # 30845 > 23345 $/MW-yr
     )
-    config = simple_config(battery=True, battery_soc_mode="cyclic", battery_min_soc_share=0.0,
-                           battery_initial_soc_share=0.5)
+    config = simple_config(
+        battery=True,
+        battery_soc_mode="cyclic",
+        battery_min_soc_share=0.0,
+        battery_initial_soc_share=0.5,
+    )
     _m, res, summary = solve(inputs, config)
     assert summary["capacity_mw"]["battery"] == pytest.approx(0.0, abs=1e-6)
-    assert res.objective == pytest.approx(DAYS_PER_YEAR * (50 * 10 + 200 * 10 + 50 * 100),
-                                          rel=1e-9)
+    assert res.objective == pytest.approx(DAYS_PER_YEAR * (50 * 10 + 200 * 10 + 50 * 100), rel=1e-9)
 
 
 def test_externality_weight_switches_dispatch() -> None:
     # Coal 20 $/MWh emitting 1 t/MWh vs gas 40 $/MWh clean; CO2 at 51 $/t.
     inputs = toy_inputs(
         demand_mw={"A": [100.0]},
-        units=[{"zone": "A", "pmax_mw": 100.0, "cost_usd_per_mwh": 20.0, "co2_t_per_mwh": 1.0},
-               {"zone": "A", "pmax_mw": 100.0, "cost_usd_per_mwh": 40.0}],
+        units=[
+            {"zone": "A", "pmax_mw": 100.0, "cost_usd_per_mwh": 20.0, "co2_t_per_mwh": 1.0},
+            {"zone": "A", "pmax_mw": 100.0, "cost_usd_per_mwh": 40.0},
+        ],
     )
     for mo, cost in ((False, 20.0), (True, 40.0)):
         _m, res, summary = solve(inputs, simple_config(multi_objective=mo, air_quality=False))
@@ -142,8 +163,10 @@ def test_flexible_demand_blocks_priced_in_order() -> None:
     # from h2 to h1 is cheaper than the dear unit, using blocks 1 then 2 on both sides.
     inputs = toy_inputs(
         demand_mw={"A": [100.0, 110.0]},
-        units=[{"zone": "A", "pmax_mw": 105.0, "cost_usd_per_mwh": 10.0},
-               {"zone": "A", "pmax_mw": 50.0, "cost_usd_per_mwh": 4000.0}],
+        units=[
+            {"zone": "A", "pmax_mw": 105.0, "cost_usd_per_mwh": 10.0},
+            {"zone": "A", "pmax_mw": 50.0, "cost_usd_per_mwh": 4000.0},
+        ],
     )
     _m, res, _s = solve(inputs, simple_config(demand_flexibility=True, alpha_flex=0.1))
     wtp1, wtp2 = (5000 - 402.1) / 12, (5000 - 402.1) / 8
@@ -151,3 +174,27 @@ def test_flexible_demand_blocks_priced_in_order() -> None:
     expected = DAYS_PER_YEAR * (10.0 * 210.0 + shift_cost)
     assert res.objective == pytest.approx(expected, rel=1e-9)
     assert _m.FlexDemand[1, "A", 1, 2].value == pytest.approx(-5.0, abs=1e-7)
+
+
+def test_highs_options_override_defaults_and_reject_unknown_names() -> None:
+    inputs = two_bus(40.0)
+    config = simple_config()
+    base = solve_model(build_model(inputs, config), mip_gap=1e-9)
+    # HiGHS default scaling (2) instead of DEFAULT_HIGHS_OPTIONS: same optimum.
+    other = solve_model(
+        build_model(inputs, config), mip_gap=1e-9, highs_options={"simplex_scale_strategy": 2}
+    )
+    assert other.objective == pytest.approx(base.objective, rel=1e-9)
+    with pytest.raises(ValueError, match="no_such_option"):
+        solve_model(build_model(inputs, config), highs_options={"no_such_option": 1})
+
+
+def test_solve_relaxation_reports_lp_bound() -> None:
+    # Corridor upgrade at 40 miles: the MIP builds it; the LP relaxation can only be cheaper.
+    inputs = two_bus(40.0)
+    config = simple_config()
+    mip = solve_model(build_model(inputs, config), mip_gap=1e-9)
+    lp = solve_model(build_model(inputs, config), highs_options={"solve_relaxation": True})
+    assert lp.mip_gap == 0.0
+    assert lp.bound == lp.objective
+    assert lp.objective <= mip.objective * (1 + 1e-9)

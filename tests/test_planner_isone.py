@@ -43,8 +43,10 @@ def test_adapter_reads_bundled_data() -> None:
     assert inputs.demand_mw["ME", 2, 1] == pytest.approx(1393.736)
     # Availability per epoch (reference parse check: 155, 154, 154, 153 units).
     config = PlannerConfig()
-    counts = [sum(unit_available(config, r, y) for r in inputs.units["retirement_year"])
-              for y in (1, 2, 3, 4)]
+    counts = [
+        sum(unit_available(config, r, y) for r in inputs.units["retirement_year"])
+        for y in (1, 2, 3, 4)
+    ]
     assert counts == [155, 154, 154, 153]
 
 
@@ -116,7 +118,8 @@ def test_full_isone_so_plan(tmp_path: Path) -> None:
     summary = plan(config, tmp_path, time_limit_s=3600.0, threads=2)
     assert (tmp_path / "plan_summary.json").is_file()
     assert summary["hard_cost_busd"] == pytest.approx(
-        summary["investment_busd"] + summary["operation_busd"])
+        summary["investment_busd"] + summary["operation_busd"]
+    )
     # The SO objective is the hard cost (reference section 6).
     assert summary["objective_busd"] == pytest.approx(summary["hard_cost_busd"], rel=1e-6)
     assert summary["mip_gap"] < 0.05

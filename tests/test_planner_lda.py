@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import simple_config
 from gridlayers.planner import (
     InterfaceConfig,
     LDAConfig,
@@ -29,20 +30,19 @@ def lda_config(upgrade_max_mw: float = 0.0, adder: float = 0.0) -> PlannerConfig
         name="feeder1",
         zone="Z",
         load_share=1.0,
-        interface=InterfaceConfig(capacity_mw=60.0, upgrade_max_mw=upgrade_max_mw,
-                                  upgrade_capex_usd_per_mw=1e5, life_years=40),
+        interface=InterfaceConfig(
+            capacity_mw=60.0,
+            upgrade_max_mw=upgrade_max_mw,
+            upgrade_capex_usd_per_mw=1e5,
+            life_years=40,
+        ),
         pv=DERPVConfig(capex_usd_per_mw=1e6, fom_usd_per_mw_yr=0.0),
         battery=DERBatteryConfig(power_capex_usd_per_mw=1e9),
         financing_rate=0.08,
         der_life_years=25,
-        operational=LDAOperationalParams(loss_factor=LOSS,
-                                         operating_cost_adder_usd_per_mwh=adder),
+        operational=LDAOperationalParams(loss_factor=LOSS, operating_cost_adder_usd_per_mwh=adder),
     )
-    return PlannerConfig(
-        n_epochs=1, epoch_years=1, multi_objective=False, rps=False, demand_flexibility=False,
-        reserve_load_share=0.0, reserve_re_share=0.0, battery=False, obj_scale=1.0,
-        mip_gap=1e-9, lda=LDAExtensionConfig(ldas=[lda]),
-    )
+    return simple_config(lda=LDAExtensionConfig(ldas=[lda]))
 
 
 def lda_inputs():  # noqa: ANN201
@@ -92,8 +92,9 @@ def test_interface_upgrade_beats_der_when_cheap() -> None:
 
 def test_operational_params_replace_and_update_in_place() -> None:
     config = lda_config()
-    new = LDAOperationalParams(loss_factor=0.2, operating_cost_adder_usd_per_mwh=0.0,
-                               flex_availability_by_hour=[0.5] * 24)
+    new = LDAOperationalParams(
+        loss_factor=0.2, operating_cost_adder_usd_per_mwh=0.0, flex_availability_by_hour=[0.5] * 24
+    )
     replanned = with_lda_operational(config, {"feeder1": new})
     assert replanned.lda.ldas[0].operational.loss_factor == 0.2
     assert config.lda.ldas[0].operational.loss_factor == LOSS  # original untouched

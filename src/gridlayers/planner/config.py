@@ -240,9 +240,10 @@ class PlannerConfig(BaseModel):
     big_m_mode: Literal["reference", "tight"] = Field(
         "tight",
         description=(
-            "Big-M of the disjunctive angle constraints, rad: 'reference' = (pi/2)/x_l; "
-            "'tight' = 2 pi + x_l x (largest flow the line may carry when its circuit is "
-            "off), also valid; same integer-feasible set, tighter relaxation."
+            "Big-M of the disjunctive angle constraints: 'reference' = (pi/2)/x_l rad; "
+            "'tight' = corridor upgrades as |g - f| <= s_max (1 - Z) MW (x_l dropped, "
+            "using x_l f = dtheta) and AC cables with 2 pi + x_l x (largest HVDC flow "
+            "on the route) rad; both valid, same integer-feasible set, tighter relaxation."
         ),
     )
     # --- solver -------------------------------------------------------------------

@@ -89,7 +89,9 @@ def disjunctive_big_m(config: PlannerConfig, x_pu: float, other_flow_mw: float) 
     With the circuit off, ``|dtheta| <= 2 pi`` (angle bounds) and
     ``|x flow| <= x other_flow``, so ``M = 2 pi + x other_flow`` is valid; the
     reference value is larger for every line here (x <= 0.0173), so both give the
-    same integer-feasible set and optimum, with a tighter LP relaxation.
+    same integer-feasible set and optimum, with a tighter LP relaxation. In
+    ``tight`` mode only the AC cables use it; corridor upgrades are written as
+    ``|g - f| <= s_max (1 - Z)`` (see ``_define_corridors``).
 
     """
     if config.big_m_mode == "reference":
@@ -102,7 +104,17 @@ def _angle_diff(m: pyo.ConcreteModel, ln: int, y: int, d: int, h: int) -> object
 
 
 def _define_corridors(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
-    """Existing corridor flow ``f`` and the binary upgrade circuit ``g``."""
+    """Existing corridor flow ``f`` and the binary upgrade circuit ``g``.
+
+    Notes
+    -----
+    Reference (10) is ``|x g - dtheta| <= M (1 - Z)``. Since ``dtheta = x f`` holds
+    exactly (9), ``big_m_mode="tight"`` writes it as ``|g - f| <= s_max (1 - Z)``:
+    with Z = 1 both force ``g = f``; with Z = 0, ``g = 0`` and ``|f| <= s_max``
+    make both non-binding. Same integer-feasible set, no angle terms, no
+    ``x``-sized coefficients, and the smallest valid M.
+
+    """
     m.LINE_TIMEPOINTS = pyo.Set(
         initialize=m.EXISTING_LINES * m.TIMEPOINTS, dimen=4, doc="(ln, y, d, h) corridors"
     )
@@ -135,25 +147,34 @@ def _define_corridors(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
         doc="(9) x f = theta_fr - theta_to, p.u. rad",
     )
 
-    def big_m(m: pyo.ConcreteModel, ln: int) -> float:
-        return disjunctive_big_m(config, m.line_x_pu[ln], 0.0)
+    if config.big_m_mode == "reference":
 
-    m.KVLUpgradeUp = pyo.Constraint(
-        m.LINE_TIMEPOINTS,
-        rule=lambda m, ln, y, d, h: (
-            m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h] - _angle_diff(m, ln, y, d, h)
-            <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y])
-        ),
-        doc="(10) x g - dtheta <= M (1 - Z), rad",
-    )
-    m.KVLUpgradeDown = pyo.Constraint(
-        m.LINE_TIMEPOINTS,
-        rule=lambda m, ln, y, d, h: (
-            -m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h] + _angle_diff(m, ln, y, d, h)
-            <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y])
-        ),
-        doc="(10) dtheta - x g <= M (1 - Z), rad",
-    )
+        def big_m(m: pyo.ConcreteModel, ln: int) -> float:
+            return disjunctive_big_m(config, m.line_x_pu[ln], 0.0)
+
+        def kvl_upgrade(sign: float) -> object:
+            def rule(m: pyo.ConcreteModel, ln: int, y: int, d: int, h: int) -> object:
+                expr = m.line_x_pu[ln] * m.FlowUpgrade[ln, y, d, h] - _angle_diff(m, ln, y, d, h)
+                return sign * expr <= big_m(m, ln) * (1 - m.UpgradeInService[ln, y])
+
+            return rule
+
+        docs = ("(10) x g - dtheta <= M (1 - Z), rad", "(10) dtheta - x g <= M (1 - Z), rad")
+    else:
+        # dtheta = x f holds exactly (KVLExisting), so (10) is x |g - f| <= M (1 - Z);
+        # with Z = 0, g = 0 and |f| <= s_max, hence M = x s_max is valid and tightest.
+        # Divided by x: |g - f| <= s_max (1 - Z), no angle terms.
+        def kvl_upgrade(sign: float) -> object:
+            def rule(m: pyo.ConcreteModel, ln: int, y: int, d: int, h: int) -> object:
+                expr = m.FlowUpgrade[ln, y, d, h] - m.FlowExisting[ln, y, d, h]
+                return sign * expr <= m.line_s_max_mw[ln] * (1 - m.UpgradeInService[ln, y])
+
+            return rule
+
+        docs = ("(10) g - f <= s_max (1 - Z), MW", "(10) f - g <= s_max (1 - Z), MW")
+
+    m.KVLUpgradeUp = pyo.Constraint(m.LINE_TIMEPOINTS, rule=kvl_upgrade(1.0), doc=docs[0])
+    m.KVLUpgradeDown = pyo.Constraint(m.LINE_TIMEPOINTS, rule=kvl_upgrade(-1.0), doc=docs[1])
     m.UpgradeFlowUp = pyo.Constraint(
         m.LINE_TIMEPOINTS,
         rule=lambda m, ln, y, d, h: (
