@@ -111,11 +111,11 @@ def measure(
         losses = float(f["losses"].sum()) * interval_h
         redispatch = float(d["redispatch"].sum())
         imb = float(imbalance.get(lda, 0.0)) * interval_h * imbalance_price_usd_per_mwh
-        shares: list[float | None] = []
-        for h in range(24):
-            offered = float(d["offered"].get(h, 0.0) or 0.0) if h in d.index else 0.0
-            usable = float(d["usable"].get(h, 0.0) or 0.0) if h in d.index else 0.0
-            shares.append(min(1.0, usable / offered) if offered > MIN_OFFERED_MW else None)
+        hourly = d[["offered", "usable"]].reindex(range(24)).fillna(0.0)
+        shares: list[float | None] = [
+            min(1.0, usable / offered) if offered > MIN_OFFERED_MW else None
+            for offered, usable in hourly.itertuples(index=False)
+        ]
         out[lda] = LDAMeasurement(
             flex_share_by_hour=shares,
             loss_factor=losses / throughput if throughput > 0 else None,

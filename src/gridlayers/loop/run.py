@@ -44,6 +44,13 @@ class LoopError(RuntimeError):
     """The loop cannot run (bad paradigm or a co-simulation failed)."""
 
 
+def require_loop_paradigm(paradigm: str) -> None:
+    """Raise :class:`LoopError` unless ``paradigm`` has a DSO to run the probe."""
+    if paradigm not in LOOP_PARADIGMS:
+        msg = f"loop paradigm must be one of {LOOP_PARADIGMS}, found {paradigm!r}"
+        raise LoopError(msg)
+
+
 class PlanningLoop:
     """The planner model and the feeder mapping of one loop scenario, built once.
 
@@ -182,9 +189,7 @@ def run_loop(
         ``plan`` (the last plan) and ``parameters`` (the last LDA parameters).
 
     """
-    if paradigm not in LOOP_PARADIGMS:
-        msg = f"loop paradigm must be one of {LOOP_PARADIGMS}, found {paradigm!r}"
-        raise LoopError(msg)
+    require_loop_paradigm(paradigm)
     say = progress or (lambda _msg: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

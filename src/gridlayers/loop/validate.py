@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gridlayers.loop.mapping import PlannedDER, cosim_scenario
-from gridlayers.loop.run import LoopError, PlanningLoop
+from gridlayers.loop.run import LoopError, PlanningLoop, require_loop_paradigm
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios.schema import Scenario
@@ -134,6 +134,7 @@ def validate_plan(
         (day-weighted, MWh/yr) and ``hours`` (rows of :func:`check_lda` by day).
 
     """
+    require_loop_paradigm(paradigm)
     started = time.perf_counter()
     loop = PlanningLoop(scenario)
     plan = read_plan(plan_file, list(loop.params))
