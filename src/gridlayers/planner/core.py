@@ -21,6 +21,10 @@ Dynamic lists (all hold *component names* on ``m``):
   over the modelled hours (rps).
 - ``Epoch_CO2_Emissions``: ``[y]``, t/yr; ``Epoch_AQ_Damages``: ``[y]``,
   2016$/yr; both undiscounted and from epoch-y dispatch only (externalities).
+- ``Investment_Variables``: variables decided once for the horizon (builds,
+  upgrades, cable choices); the Benders master of ``planner/benders.py``.
+- ``Cross_Day_Constraints``: constraints that sum operation over several
+  representative days (the RPS); Benders splits them by day.
 
 Technologies and extensions plug in by appending to these lists; the core never
 names them.
@@ -113,6 +117,8 @@ def build_model(
     mods = list(default_modules(config) if modules is None else modules)
     m = pyo.ConcreteModel(name="gridlayers_planner")
     m.planner_modules = mods
+    m.Investment_Variables = []
+    m.Cross_Day_Constraints = []
     for stage in ("define_dynamic_lists",):
         for mod in mods:
             if hasattr(mod, stage):

@@ -100,6 +100,8 @@ def _define_builds(m: pyo.ConcreteModel, ldas: dict) -> None:
         m.LDAS, m.EPOCHS, within=pyo.NonNegativeReals, doc="interface capacity added in epoch v, MW"
     )
 
+    m.Investment_Variables.extend(["BuildDERPV", "BuildDERBattery", "InterfaceUpgrade"])
+
     def cumulative(var: pyo.Var) -> object:
         return lambda m, a, y: sum(var[a, v] for v in m.EPOCHS if v <= y)
 

@@ -41,6 +41,7 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
     m.BuildGas = pyo.Var(
         m.GAS_BUILDS, within=pyo.NonNegativeReals, doc="X_k: new gas capacity added in epoch v, MW"
     )
+    m.Investment_Variables.append("BuildGas")
     m.GasCapacity = pyo.Expression(
         m.GAS_TECHS,
         m.ONSHORE_ZONES,

@@ -56,6 +56,7 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
         dimen=3,
         doc="(k, z, v) new renewable builds",
     )
+    m.Investment_Variables.append("BuildRE")
     m.BuildRE = pyo.Var(
         m.RE_BUILDS,
         within=pyo.NonNegativeReals,

@@ -48,3 +48,4 @@ def define_dynamic_components(
         ),
         doc="(13) zonal RPS: renewable energy >= share x demand, MWh",
     )
+    m.Cross_Day_Constraints.append("ZoneRPS")

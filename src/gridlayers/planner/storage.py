@@ -35,6 +35,7 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
     rho = 1.0 - config.k_cal - config.k_cycle
     dur = config.battery_duration_h
     m.BATTERY_ZONES = pyo.Set(initialize=zones, ordered=True, doc="zones allowed batteries")
+    m.Investment_Variables.append("BuildBattery")
     m.BuildBattery = pyo.Var(
         m.BATTERY_ZONES,
         m.EPOCHS,

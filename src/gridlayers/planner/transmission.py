@@ -10,6 +10,7 @@ together with ``sum_y <= 1`` is the reference's binary definition.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pyomo.environ as pyo
@@ -67,6 +68,7 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
             m.Angle[y, z, d, h].fix(0.0)
     _define_corridors(m, config)
     _define_cables(m, config)
+    _define_export_cuts(m, inputs, config)
     _define_balance_terms(m)
     _define_costs(m, inputs, config, ex, off)
 
@@ -130,6 +132,7 @@ def _define_corridors(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
         within=pyo.Binary,
         doc="I: corridor upgrade started in epoch y, binary",
     )
+    m.Investment_Variables.append("StartUpgrade")
     m.UpgradeOnce = pyo.Constraint(
         m.EXISTING_LINES,
         rule=lambda m, ln: sum(m.StartUpgrade[ln, y] for y in m.EPOCHS) <= 1,
@@ -204,6 +207,7 @@ def _define_cables(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
         within=pyo.Binary,
         doc="J: cable of type c built on route ln in epoch y, binary",
     )
+    m.Investment_Variables.append("StartCable")
     m.CableOnce = pyo.Constraint(
         m.OFFSHORE_LINES,
         rule=lambda m, ln: (
@@ -266,6 +270,68 @@ def _define_cables(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
             else pyo.Constraint.Skip
         ),
         doc="(12) every offshore node gets a cable started in epoch 1, count",
+    )
+
+
+def offshore_export_requirement_mw(
+    inputs: PlannerInputs, config: PlannerConfig, zones: set
+) -> float:
+    """Return the least cable capacity that must leave the offshore node set ``zones``, MW.
+
+    An offshore node has no load, storage, thermal or new capacity, so by (3) and
+    (5) its cables must carry at least ``(1 - alpha_plus) RE0`` every hour; the
+    set's cables together at least ``(1 - alpha_plus) max_{d,h} sum_{n in S} RE0``.
+    """
+    share = 1.0 - config.curtailment_max_share
+    return share * max(
+        sum(inputs.existing_re_mw.get((z, d, h), 0.0) for z in zones)
+        for d in inputs.days
+        for h in inputs.hours
+    )
+
+
+def _define_export_cuts(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> None:
+    """Add valid inequalities on the cable choices: export capacity of offshore node sets.
+
+    For every set S of offshore nodes without thermal units, the cables started in
+    epoch 1 that cross S's boundary must be able to carry ``E_S``
+    (:func:`offshore_export_requirement_mw`); cables last for the horizon and the
+    offshore output is the same every epoch, so epoch 1 decides. With each cable's
+    rating capped at ``E_S`` (valid because the choices are binary)::
+
+        sum_{ln in delta(S), c} min(cap_c, E_S) J[ln, c, 1] >= E_S
+
+    Every integer plan of the model satisfies these rows; they only remove
+    fractional cable choices from the LP relaxation (and infeasible cable
+    topologies from a Benders master, see ``planner/benders.py``).
+    """
+    offshore = [z for z in m.OFFSHORE_ZONES if z not in set(inputs.units["zone"])]
+    first = m.EPOCHS.first() if len(m.EPOCHS) else None
+    rows = {}
+    if len(m.OFFSHORE_LINES) and first is not None and len(offshore) <= 12:
+        for size in range(1, len(offshore) + 1):
+            for subset in itertools.combinations(offshore, size):
+                inside = set(subset)
+                crossing = [
+                    ln
+                    for ln in m.OFFSHORE_LINES
+                    if (m.line_from[ln] in inside) != (m.line_to[ln] in inside)
+                ]
+                need = offshore_export_requirement_mw(inputs, config, inside)
+                if crossing and need > 0.0:
+                    rows[subset] = (crossing, need)
+    m.OFFSHORE_SETS = pyo.Set(initialize=list(rows), dimen=None, doc="offshore node sets S")
+    m.OffshoreExportCapacity = pyo.Constraint(
+        m.OFFSHORE_SETS,
+        rule=lambda m, *subset: (
+            sum(
+                min(pyo.value(m.cable_capacity_mw[c]), rows[subset][1]) * m.StartCable[ln, c, first]
+                for ln in rows[subset][0]
+                for c in m.CABLE_TYPES
+            )
+            >= rows[subset][1]
+        ),
+        doc="valid: cables leaving S carry (1 - alpha_plus) max sum RE0, MW",
     )
 
 
