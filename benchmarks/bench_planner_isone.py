@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_planner_isone.py [so|mo ...] [--out DIR] [--time-limit S]
-        [--threads N] [--tee] [--highs-option NAME=VALUE ...]
+        [--threads N] [--tee] [--method monolithic|benders] [--highs-option NAME=VALUE ...]
 
 Prints build time and solve time separately, then the plan summary. ``--highs-option``
 overrides ``solve.DEFAULT_HIGHS_OPTIONS`` (e.g. ``simplex_scale_strategy=2`` for the
@@ -70,6 +70,7 @@ def run(
     threads: int,
     tee: bool,
     highs_options: dict[str, bool | int | float | str] | None = None,
+    method: str | None = None,
 ) -> dict:
     name, config = load_planner_config(SCENARIOS[case])
     t0 = time.perf_counter()
@@ -84,10 +85,11 @@ def run(
         threads=threads,
         tee=tee,
         highs_options=highs_options,
+        method=method or config.solve_method,
     )
     print(
         f"[{name}] solve: {res.solve_seconds:.1f} s (of which matrix compile "
-        f"{res.compile_seconds:.1f} s; {res.termination}, gap {res.mip_gap:.2e})",
+        f"{res.compile_seconds:.1f} s; {res.method}, {res.termination}, gap {res.mip_gap:.2e})",
         flush=True,
     )
     summary = summarize_model(model, inputs, config)
@@ -137,11 +139,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tee", action="store_true")
     parser.add_argument(
+        "--method", choices=["monolithic", "benders"], default=None, help="default: the scenario's"
+    )
+    parser.add_argument(
         "--highs-option", type=parse_option, action="append", default=[], metavar="NAME=VALUE"
     )
     args = parser.parse_args()
     for case in args.cases:
-        run(case, args.out, args.time_limit, args.threads, args.tee, dict(args.highs_option))
+        run(
+            case,
+            args.out,
+            args.time_limit,
+            args.threads,
+            args.tee,
+            dict(args.highs_option),
+            args.method,
+        )
 
 
 if __name__ == "__main__":

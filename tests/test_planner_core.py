@@ -13,9 +13,14 @@ from gridlayers.planner.toy import toy_inputs
 DAYS_PER_YEAR = 365.0
 
 
+#: Both solve methods must reach the hand-computed optima.
+METHODS = ["monolithic", "benders"]
+
+
 def solve(inputs, config):  # noqa: ANN001, ANN201
     m = build_model(inputs, config)
-    res = solve_model(m, mip_gap=config.mip_gap)
+    res = solve_model(m, mip_gap=config.mip_gap, method=config.solve_method)
+    assert res.method == config.solve_method
     return m, res, summarize_model(m, inputs, config)
 
 
@@ -40,9 +45,12 @@ def two_bus(length_miles: float):  # noqa: ANN201
     )
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("big_m_mode", ["reference", "tight"])
 @pytest.mark.parametrize("length_miles", [40.0, 80.0])
-def test_two_bus_corridor_upgrade_built_iff_cheaper(length_miles: float, big_m_mode: str) -> None:
+def test_two_bus_corridor_upgrade_built_iff_cheaper(
+    length_miles: float, big_m_mode: str, method: str
+) -> None:
     # Without upgrade: 50 MW from A at 10 and 50 MW at B at 50 for 365 h/yr.
     no_upgrade = DAYS_PER_YEAR * (50 * 10 + 50 * 50)
     # With upgrade (second 50 MW circuit): all 100 MW from A + annuity of 3888.5 $/MW-mile.
@@ -50,7 +58,8 @@ def test_two_bus_corridor_upgrade_built_iff_cheaper(length_miles: float, big_m_m
     upgrade_capex = 3888.5 * 50.0 * length_miles
     with_upgrade = DAYS_PER_YEAR * 100 * 10 + crf * upgrade_capex
     # Break-even length: 730000 / (crf * 3888.5 * 50) = 57.7 miles.
-    m, res, summary = solve(two_bus(length_miles), simple_config(big_m_mode=big_m_mode))
+    config = simple_config(big_m_mode=big_m_mode, solve_method=method)
+    m, res, summary = solve(two_bus(length_miles), config)
     expected = min(no_upgrade, with_upgrade)
     assert res.objective == pytest.approx(expected, rel=1e-7)
     built = length_miles < 57.7
@@ -60,7 +69,8 @@ def test_two_bus_corridor_upgrade_built_iff_cheaper(length_miles: float, big_m_m
     assert summary["hard_cost_busd"] == pytest.approx(expected / 1e9, rel=1e-7)
 
 
-def test_offshore_node_gets_cheapest_sufficient_cable() -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_offshore_node_gets_cheapest_sufficient_cable(method: str) -> None:
     # Offshore node O with 300 MW wind must export >= 150 MW (curtailment <= 50%)
     # and must be connected in epoch 1: the cheapest cable is the 400 MW HVAC.
     length = 10.0
@@ -80,7 +90,7 @@ def test_offshore_node_gets_cheapest_sufficient_cable() -> None:
         offshore_zones=["O"],
         existing_re_mw={"O": [300.0]},
     )
-    m, res, summary = solve(inputs, simple_config())
+    m, res, summary = solve(inputs, simple_config(solve_method=method))
     # Reference cost curve of the 400 MW HVAC cable in $ million with L in miles.
     cable_musd = 0.022876 * length**2 + 1.5093 * length + 40.131
     crf = capital_recovery_factor(0.05, 30)
@@ -89,7 +99,8 @@ def test_offshore_node_gets_cheapest_sufficient_cable() -> None:
     assert [(c["line"], c["type"]) for c in summary["cables"]] == [(1, "hvac400")]
 
 
-def test_battery_arbitrage_between_two_hours() -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_battery_arbitrage_between_two_hours(method: str) -> None:
     # Hour 1: 50 MW load; hour 2: 250 MW. Cheap unit 10 $/MWh (200 MW), dear 100 $/MWh.
     # Cyclic SoC, eta_c = eta_d = 0.86: discharging 1 MWh needs 1/0.7396 MWh charged.
     # Charge <= P binds: dis2 = 0.7396 P; value per MW of P
@@ -108,6 +119,7 @@ def test_battery_arbitrage_between_two_hours() -> None:
         battery_soc_mode="cyclic",
         battery_min_soc_share=0.0,
         battery_initial_soc_share=0.5,
+        solve_method=method,
     )
     m, res, summary = solve(inputs, config)
     rt = 0.86 * 0.86

@@ -87,6 +87,7 @@ class PlanningLoop:
             mip_gap=self.planner_config.mip_gap,
             time_limit_s=self.planner_config.time_limit_s,
             threads=self.planner_config.threads,
+            method=self.planner_config.solve_method,
         )
         summary = summarize_model(self.model, self.inputs, self.planner_config)
         summary.update(

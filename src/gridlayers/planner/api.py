@@ -88,6 +88,7 @@ def plan(
         mip_gap=config.mip_gap,
         time_limit_s=time_limit_s if time_limit_s is not None else config.time_limit_s,
         threads=threads if threads is not None else config.threads,
+        method=config.solve_method,
     )
     summary = summarize_model(model, inputs, config)
     summary.update(
@@ -95,6 +96,8 @@ def plan(
         solve_seconds=result.solve_seconds,
         mip_gap=result.mip_gap,
         termination=result.termination,
+        solve_method=result.method,
+        benders_iterations=result.iterations,
         objective_scaled=result.objective,
         bound_scaled=result.bound,
         objective_bound_busd=config.epoch_years * result.bound / config.obj_scale / 1e9,

@@ -5,6 +5,10 @@ compiler (``mixed_form``) and passed to ``highspy`` in one call; the solution
 is written back into the Pyomo variables. This is much faster for the ISO-NE
 model than Pyomo's persistent (APPSI) HiGHS interface, which loads
 constraints one by one in Python.
+
+``method="benders"`` hands the same matrices to :func:`~gridlayers.planner.benders.solve_benders`
+with the model's ``Investment_Variables`` as master columns and its
+``Cross_Day_Constraints`` as linking rows.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class SolveResult:
     Parameters
     ----------
     termination : str
-        HiGHS model status (e.g. ``"kOptimal"``, ``"kTimeLimit"``).
+        HiGHS model status text (e.g. ``"Optimal"``, ``"Time limit reached"``).
     objective : float
         Best feasible objective (scaled $, as in the model).
     bound : float
@@ -37,6 +41,10 @@ class SolveResult:
         Wall time of matrix compilation plus the HiGHS run, s.
     compile_seconds : float
         Part of ``solve_seconds`` spent compiling the matrices, s.
+    method : str
+        ``"monolithic"`` or ``"benders"``.
+    iterations : int
+        Benders master solves (0 for a monolithic solve).
 
     """
 
@@ -46,6 +54,8 @@ class SolveResult:
     mip_gap: float
     solve_seconds: float
     compile_seconds: float
+    method: str = "monolithic"
+    iterations: int = 0
 
 
 #: HiGHS options set by :func:`solve_model` before the caller's ``highs_options``.
@@ -62,10 +72,11 @@ class PlannerSolveError(RuntimeError):
     """The solver found no feasible plan."""
 
 
-def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list, float, float]:
+def _compile(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list, float, float, list]:
     """Compile ``m`` into a HiGHS LP/MIP (always minimising).
 
-    Returns the LP, the Pyomo columns, the objective offset and the sense sign.
+    Returns the LP, the Pyomo columns, the objective offset, the sense sign and
+    the Pyomo constraint of each row.
     """
     repn = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
     if len(repn.objectives) != 1:
@@ -96,7 +107,8 @@ def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, list, float, float
             highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
             for i in integer
         ]
-    return lp, repn.columns, sign * float(repn.c_offset[0]), sign
+    rows = [r.constraint for r in repn.rows]
+    return lp, repn.columns, sign * float(repn.c_offset[0]), sign, rows
 
 
 def solve_model(
@@ -107,6 +119,7 @@ def solve_model(
     threads: int | None = None,
     tee: bool = False,
     highs_options: dict[str, bool | int | float | str] | None = None,
+    method: str = "monolithic",
 ) -> SolveResult:
     """Solve ``m`` with HiGHS and load the solution into its variables.
 
@@ -124,7 +137,11 @@ def solve_model(
         Print the HiGHS log.
     highs_options : dict, optional
         Further HiGHS options (name -> value), applied after
-        :data:`DEFAULT_HIGHS_OPTIONS` and the arguments above, so they override both.
+        :data:`DEFAULT_HIGHS_OPTIONS` and the arguments above, so they override both
+        (monolithic solve only).
+    method : {"monolithic", "benders"}
+        One HiGHS run on the whole model, or Benders decomposition over the
+        operating days (needs ``m.Investment_Variables``; see ``planner/benders.py``).
 
     Returns
     -------
@@ -138,8 +155,26 @@ def solve_model(
 
     """
     start = time.perf_counter()
-    lp, columns, offset, sign = _to_highs(m)
+    lp, columns, offset, sign, rows = _compile(m)
     compile_s = time.perf_counter() - start
+    if method == "benders":
+        return _solve_benders(
+            m,
+            lp,
+            columns,
+            rows,
+            offset,
+            sign,
+            start,
+            compile_s,
+            mip_gap,
+            time_limit_s,
+            threads,
+            tee,
+        )
+    if method != "monolithic":
+        msg = f"unknown solve method {method!r} (use 'monolithic' or 'benders')"
+        raise ValueError(msg)
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(tee))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
@@ -168,3 +203,63 @@ def solve_model(
     bound = sign * (info.mip_dual_bound + offset) if is_mip else obj
     gap = abs(obj - bound) / max(abs(obj), 1e-12) if is_mip else 0.0
     return SolveResult(h.modelStatusToString(status), obj, bound, gap, elapsed, compile_s)
+
+
+def _solve_benders(
+    m: pyo.ConcreteModel,
+    lp: highspy.HighsLp,
+    columns: list,
+    rows: list,
+    offset: float,
+    sign: float,
+    start: float,
+    compile_s: float,
+    mip_gap: float,
+    time_limit_s: float | None,
+    threads: int | None,
+    tee: bool,
+) -> SolveResult:
+    """Solve the compiled model by Benders decomposition and load the solution."""
+    from gridlayers.planner.benders import BendersError, solve_benders
+
+    names = set(getattr(m, "Investment_Variables", []))
+    if not names:
+        msg = "method='benders' needs the model's Investment_Variables (build it with build_model)"
+        raise ValueError(msg)
+    linking = set(getattr(m, "Cross_Day_Constraints", []))
+    first = np.fromiter((v.parent_component().name in names for v in columns), dtype=bool)
+    link = np.fromiter((c.parent_component().name in linking for c in rows), dtype=bool)
+    left = None if time_limit_s is None else max(time_limit_s - compile_s, 1.0)
+    try:
+        res = solve_benders(
+            lp,
+            first,
+            link,
+            mip_gap=mip_gap,
+            time_limit_s=left,
+            threads=threads,
+            log=print if tee else None,
+        )
+    except BendersError as err:
+        raise PlannerSolveError(str(err)) from err
+    if res.x is None:
+        msg = f"Benders found no feasible plan ({res.status})"
+        raise PlannerSolveError(msg)
+    for var, val in zip(columns, res.x, strict=True):
+        var.set_value(float(val), skip_validation=True)
+    # Same wording as HiGHS's modelStatusToString for a monolithic solve.
+    status = {
+        "optimal": "Optimal",
+        "time_limit": "Time limit reached",
+        "master_error": "Benders master failed",
+    }.get(res.status, "Iteration limit reached")
+    return SolveResult(
+        termination=status,
+        objective=sign * (res.objective + offset),
+        bound=sign * (res.bound + offset),
+        mip_gap=res.mip_gap,
+        solve_seconds=time.perf_counter() - start,
+        compile_seconds=compile_s,
+        method="benders",
+        iterations=res.iterations,
+    )
