@@ -181,6 +181,9 @@ def solve_model(
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
     if threads is not None:
+        # HiGHS runs one task scheduler per process; an instance asking for another
+        # thread count than the running scheduler's fails ("Not Set"). Restart it.
+        highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", int(threads))
     for name, value in {**DEFAULT_HIGHS_OPTIONS, **(highs_options or {})}.items():
         if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
