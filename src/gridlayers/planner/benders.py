@@ -127,7 +127,6 @@ class _Block:
     coupled: np.ndarray  # local indices of rows with a master coupling
     highs: highspy.Highs
     lower_bound: float = 0.0
-    rows: np.ndarray | None = None  # global row per local row (-1 - r: allocation row of r)
 
 
 def _new_highs() -> highspy.Highs:
@@ -166,6 +165,18 @@ def _pass_lp(
     h.passModel(lp)
 
 
+def lp_matrix(lp: highspy.HighsLp) -> sp.csr_matrix:
+    """Return the constraint matrix of a column-wise HiGHS LP as CSR (row units x column units)."""
+    return sp.csc_matrix(
+        (
+            np.asarray(lp.a_matrix_.value_),
+            np.asarray(lp.a_matrix_.index_),
+            np.asarray(lp.a_matrix_.start_),
+        ),
+        shape=(lp.num_row_, lp.num_col_),
+    ).tocsr()
+
+
 class _Decomposition:
     """The master/block split of a compiled LP/MIP."""
 
@@ -175,15 +186,8 @@ class _Decomposition:
         first_stage: np.ndarray,
         linking_rows: np.ndarray,
     ) -> None:
-        n_rows, n_cols = lp.num_row_, lp.num_col_
-        a = sp.csc_matrix(
-            (
-                np.asarray(lp.a_matrix_.value_),
-                np.asarray(lp.a_matrix_.index_),
-                np.asarray(lp.a_matrix_.start_),
-            ),
-            shape=(n_rows, n_cols),
-        ).tocsr()
+        n_cols = lp.num_col_
+        a = lp_matrix(lp)
         self.cost = np.asarray(lp.col_cost_, dtype=float)
         self.col_lo = np.asarray(lp.col_lower_, dtype=float)
         self.col_up = np.asarray(lp.col_upper_, dtype=float)
@@ -300,7 +304,6 @@ class _Decomposition:
             h = _new_highs()
             h.setOptionValue("presolve", "off")
             block = _Block(g_cols, c_b, lo_b, up_b, coupled, h)
-            block.rows = np.concatenate([rows_b, [-1 - r for r, _ in mine]]).astype(int)
             block.lower_bound = self._lower_bound(block, a_b)
             # Violation columns of the coupled rows, fixed at 0 except in phase 1.
             _pass_lp(
@@ -792,7 +795,8 @@ def solve_benders(
     time_limit_s : float, optional
         Wall-clock limit, s.
     threads : int, optional
-        Threads for the block LPs and the master (default 1).
+        Python threads solving block LPs concurrently (default 1); the master
+        uses HiGHS's own default.
     max_iterations : int
         Limit on master solves.
     in_out : float

@@ -301,7 +301,8 @@ def _define_export_cuts(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Pla
 
         sum_{ln in delta(S), c} min(cap_c, E_S) J[ln, c, 1] >= E_S
 
-    Every integer plan of the model satisfies these rows; they only remove
+    Up to 12 offshore nodes are enumerated (4,095 sets); beyond that no rows are
+    added. Every integer plan of the model satisfies these rows; they only remove
     fractional cable choices from the LP relaxation (and infeasible cable
     topologies from a Benders master, see ``planner/benders.py``).
     """
