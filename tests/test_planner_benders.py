@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gridlayers.planner import build_model, load_planner_config, read_inputs, solve_model
-from gridlayers.planner.benders import _Decomposition, _evaluate, lp_matrix
+from gridlayers.planner.benders_blocks import _Decomposition, _evaluate, lp_matrix
 from gridlayers.planner.solve import _compile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +87,12 @@ def test_cuts_underestimate_re_solved_blocks_and_split_rps_by_day() -> None:
         points.append(x)
     checked = 0
     for b in range(dec.n_blocks):
-        values = [_evaluate(dec, b, x)[0] for x in points]  # strict rows: the truth
-        cuts = [_evaluate(dec, b, x)[2] for x in points]
-        dec.set_penalised(True)  # LP-phase cuts must bound the strict values too
-        cuts += [_evaluate(dec, b, x)[2] for x in points]
-        dec.set_penalised(False)
+        dec.set_penalised(False)  # strict allocation rows: the truth
+        truth = [_evaluate(dec, b, x) for x in points]
+        values = [r.relaxed if r.rows_ok else None for r in truth]
+        cuts = [r.cut for r in truth]
+        dec.set_penalised(True)  # the mode of the solve: its cuts must bound the truth
+        cuts += [_evaluate(dec, b, x).cut for x in points]
         for cut in cuts:
             for x, z in zip(points, values, strict=True):
                 lhs = cut.rhs - float(cut.coef @ x)

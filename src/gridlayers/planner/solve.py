@@ -246,7 +246,8 @@ def _solve_benders(
     except BendersError as err:
         raise PlannerSolveError(str(err)) from err
     if res.x is None:
-        msg = f"Benders found no feasible plan ({res.status})"
+        why = f"{res.status}: {res.message}" if res.message else res.status
+        msg = f"Benders found no feasible plan ({why})"
         raise PlannerSolveError(msg)
     for var, val in zip(columns, res.x, strict=True):
         var.set_value(float(val), skip_validation=True)
@@ -254,7 +255,7 @@ def _solve_benders(
     status = {
         "optimal": "Optimal",
         "time_limit": "Time limit reached",
-        "master_error": "Benders master failed",
+        "error": "Benders stopped on a solver error",
     }.get(res.status, "Iteration limit reached")
     return SolveResult(
         termination=status,

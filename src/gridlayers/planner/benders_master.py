@@ -1,0 +1,226 @@
+"""The Benders master LP and its cut pool."""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from gridlayers.planner.benders_blocks import (
+    INF,
+    INFEASIBLE,
+    OPTIMAL,
+    BendersError,
+    _Cut,
+    _Decomposition,
+    _new_highs,
+    _pass_lp,
+)
+
+#: Smallest coefficient written into a master cut row; the master's HiGHS
+#: ``small_matrix_value`` is set 10 times lower, so none is dropped silently.
+TINY = 1e-9
+#: Time cap of one master LP solve, s. Master LPs take well under a second; a
+#: warm-started dual simplex that stalls (seen once after ~3,700 dense cuts) is
+#: stopped here and the solve repeated from scratch, then by interior point.
+MASTER_LP_SECONDS = 30.0
+#: HiGHS options of the master LP. Its cut rows are dense with coefficients over
+#: ~16 orders of magnitude (1e-9 .. 6e7, slopes on binary cable columns); on
+#: master LPs saved from the ISO-NE run, presolve off with "max value" scaling
+#: (strategy 4) solved in 0.03-0.04 s where the defaults took 0.2-0.3 s and
+#: primal simplex without presolve failed.
+MASTER_OPTIONS: dict[str, float | int | str] = {
+    "small_matrix_value": TINY / 10.0,
+    "presolve": "off",
+    "simplex_scale_strategy": 4,
+}
+
+
+class _Master:
+    """The master LP with a pool of cuts, of which the useful ones are rows.
+
+    Columns: first-stage columns, allocation columns of the split linking rows and
+    one epigraph column ``theta_b`` per block (objective: investment cost plus
+    ``sum_b theta_b``). Integer columns are relaxed; branch and bound
+    (``benders_tree``) changes their bounds.
+
+    Every cut found is kept in the pool. Cuts that stay slack are removed from
+    the HiGHS model (:meth:`prune`) and come back when the master point violates
+    them (:meth:`solve`), so the master stays small while keeping every cut's
+    information; any subset of the cuts gives a valid lower bound.
+    """
+
+    #: Largest number of pool cuts re-added after one master solve.
+    READD = 400
+
+    def __init__(self, dec: _Decomposition) -> None:
+        self.dec = dec
+        n = dec.n_master
+        cost = np.zeros(n)
+        cost[: dec.n_first] = dec.cost[dec.master_cols]
+        cost[dec.theta0 :] = 1.0
+        lo = np.concatenate(
+            [
+                dec.col_lo[dec.master_cols],
+                np.full(dec.n_alloc, -INF),
+                [blk.lower_bound for blk in dec.blocks],
+            ]
+        )
+        up = np.concatenate([dec.col_up[dec.master_cols], np.full(dec.n_alloc + dec.n_blocks, INF)])
+        self.cost = cost
+        self.h = _new_highs()
+        for name, value in MASTER_OPTIONS.items():
+            self.h.setOptionValue(name, value)
+        _pass_lp(self.h, cost, lo, up, dec.master_a, dec.master_lo, dec.master_up)
+        self.n_base_rows = len(dec.master_lo)
+        self.nonneg = lo >= 0.0
+        self.integer = np.flatnonzero(dec.integrality != 0)
+        self.int_lo, self.int_up = lo[self.integer].copy(), up[self.integer].copy()
+        # Cut k: coef[k] . x >= rhs[k] (theta included); rows grow by doubling.
+        self._coef = np.zeros((256, n))
+        self._rhs = np.zeros(256)
+        self._n_cuts = 0
+        self.active: list[int] = []  # pool index of each cut row, in row order
+
+    @property
+    def n_cuts(self) -> int:
+        return self._n_cuts
+
+    @property
+    def pool_coef(self) -> np.ndarray:
+        return self._coef[: self._n_cuts]
+
+    @property
+    def pool_rhs(self) -> np.ndarray:
+        return self._rhs[: self._n_cuts]
+
+    def add_cuts(self, cuts: list[_Cut]) -> None:
+        """Add cuts to the pool and as rows."""
+        if not cuts:
+            return
+        coef = np.vstack([c.coef for c in cuts])
+        for i, cut in enumerate(cuts):
+            if cut.optimality:
+                coef[i, self.dec.theta0 + cut.block] = 1.0
+        first = self.n_cuts
+        need = first + len(cuts)
+        if need > len(self._rhs):
+            size = max(need, 2 * len(self._rhs))
+            self._coef = np.resize(self._coef, (size, self._coef.shape[1]))
+            self._rhs = np.resize(self._rhs, size)
+        self._coef[first:need] = coef
+        self._rhs[first:need] = [c.rhs for c in cuts]
+        self._n_cuts = need
+        self._add_rows(list(range(first, self.n_cuts)))
+
+    def _add_rows(self, idx: list[int]) -> None:
+        dense = self.pool_coef[idx].copy()
+        rhs = self.pool_rhs[idx]
+        # HiGHS drops |a| <= small_matrix_value; on columns >= 0 round tiny
+        # coefficients so that the row only gets weaker (a > 0 up, a < 0 to 0).
+        tiny = (np.abs(dense) < TINY) & (dense != 0.0) & self.nonneg[None, :]
+        dense[tiny & (dense > 0.0)] = TINY
+        dense[tiny & (dense < 0.0)] = 0.0
+        coef = sp.csr_matrix(dense)
+        self.h.addRows(
+            len(idx),
+            rhs,
+            np.full(len(idx), INF),
+            coef.nnz,
+            coef.indptr[:-1].astype(np.int32),
+            coef.indices.astype(np.int32),
+            coef.data,
+        )
+        self.active.extend(idx)
+
+    def prune(self, x: np.ndarray) -> None:
+        """Remove cut rows that are slack at ``x`` (last solution) and have no dual."""
+        if not self.active:
+            return
+        act = np.asarray(self.active)
+        slack = self.pool_coef[act] @ x - self.pool_rhs[act]
+        duals = np.asarray(self.h.getSolution().row_dual)[self.n_base_rows :]
+        if len(duals) != len(act):
+            return
+        scale = 1e-7 * np.maximum(1.0, np.abs(self.pool_rhs[act]))
+        drop = np.flatnonzero((slack > scale) & (np.abs(duals) <= 1e-12))
+        if not len(drop):
+            return
+        rows = (self.n_base_rows + drop).astype(np.int32)
+        self.h.deleteRows(len(rows), rows)
+        keep = np.ones(len(act), dtype=bool)
+        keep[drop] = False
+        self.active = [int(i) for i in act[keep]]
+
+    def _violated(self, x: np.ndarray) -> list[int]:
+        inactive = np.ones(self.n_cuts, dtype=bool)
+        inactive[self.active] = False
+        idx = np.flatnonzero(inactive)
+        if not len(idx):
+            return []
+        viol = self.pool_rhs[idx] - self.pool_coef[idx] @ x
+        tol = 1e-7 * np.maximum(1.0, np.abs(self.pool_rhs[idx]))
+        bad = idx[viol > tol]
+        order = np.argsort(-(viol[viol > tol]))
+        return [int(i) for i in bad[order][: self.READD]]
+
+    def solve(self) -> tuple[np.ndarray, float] | None:
+        """Solve the master LP within the current column bounds.
+
+        Violated pool cuts are re-added until none is left. Returns (master point,
+        LP value in objective units) or None when no point satisfies the bounds
+        and cuts.
+        """
+        while True:
+            if self._run() in INFEASIBLE:
+                return None
+            h = self.h
+            x = np.asarray(h.getSolution().col_value)
+            self.last_x = x
+            bound = float(h.getInfo().objective_function_value)
+            missing = self._violated(x)
+            if not missing:
+                return x, bound
+            self._add_rows(missing)
+
+    def _run(self) -> highspy.HighsModelStatus:
+        """Run HiGHS warm; if that fails, from scratch, with HiGHS defaults, by IPM.
+
+        Infeasibility is only accepted from a solve that did not start from a
+        previous basis.
+        """
+        status = None
+        for attempt in ("warm", "cold", "defaults", "ipm"):
+            if attempt == "cold":
+                self.h.clearSolver()
+            elif attempt in ("defaults", "ipm"):
+                self._fresh(ipm=attempt == "ipm")
+            self.h.setOptionValue("time_limit", MASTER_LP_SECONDS)
+            self.h.run()
+            status = self.h.getModelStatus()
+            if status == OPTIMAL or (status in INFEASIBLE and attempt != "warm"):
+                break
+        else:
+            text = self.h.modelStatusToString(status)
+            msg = f"Benders master LP has no solution ({text})"
+            raise BendersError(msg)
+        if attempt != "warm":
+            # Back to the master's own options for the next (warm) solve.
+            for name, value in {**MASTER_OPTIONS, "solver": "choose"}.items():
+                self.h.setOptionValue(name, value)
+        return status
+
+    def _fresh(self, ipm: bool) -> None:
+        """Replace the master's HiGHS instance by a new one with HiGHS's defaults."""
+        old = self.h
+        new = _new_highs()
+        new.setOptionValue("small_matrix_value", TINY / 10.0)
+        if ipm:
+            new.setOptionValue("solver", "ipm")
+        new.passModel(old.getModel())
+        self.h = new
+
+    def set_integer_bounds(self, lo: np.ndarray, up: np.ndarray) -> None:
+        """Set the bounds of the integer columns (in :attr:`integer` order)."""
+        idx = self.integer.astype(np.int32)
+        self.h.changeColsBounds(len(idx), idx, np.asarray(lo, float), np.asarray(up, float))
