@@ -190,25 +190,25 @@ class _Master:
         previous basis.
         """
         status = None
-        for attempt in ("warm", "cold", "defaults", "ipm"):
-            if attempt == "cold":
-                self.h.clearSolver()
-            elif attempt in ("defaults", "ipm"):
-                self._fresh(ipm=attempt == "ipm")
-            self.h.setOptionValue("time_limit", MASTER_LP_SECONDS)
-            self.h.run()
-            status = self.h.getModelStatus()
-            if status == OPTIMAL or (status in INFEASIBLE and attempt != "warm"):
-                break
-        else:
+        try:
+            for attempt in ("warm", "cold", "defaults", "ipm"):
+                if attempt == "cold":
+                    self.h.clearSolver()
+                elif attempt in ("defaults", "ipm"):
+                    self._fresh(ipm=attempt == "ipm")
+                self.h.setOptionValue("time_limit", MASTER_LP_SECONDS)
+                self.h.run()
+                status = self.h.getModelStatus()
+                if status == OPTIMAL or (status in INFEASIBLE and attempt != "warm"):
+                    return status
             text = self.h.modelStatusToString(status)
             msg = f"Benders master LP has no solution ({text})"
             raise BendersError(msg)
-        if attempt != "warm":
-            # Back to the master's own options for the next (warm) solve.
-            for name, value in {**MASTER_OPTIONS, "solver": "choose"}.items():
-                self.h.setOptionValue(name, value)
-        return status
+        finally:
+            if attempt != "warm":
+                # Back to the master's own options for the next (warm) solve.
+                for name, value in {**MASTER_OPTIONS, "solver": "choose"}.items():
+                    self.h.setOptionValue(name, value)
 
     def _fresh(self, ipm: bool) -> None:
         """Replace the master's HiGHS instance by a new one with HiGHS's defaults."""
