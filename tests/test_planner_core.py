@@ -210,3 +210,28 @@ def test_solve_relaxation_reports_lp_bound() -> None:
     assert lp.mip_gap == 0.0
     assert lp.bound == lp.objective
     assert lp.objective <= mip.objective * (1 + 1e-9)
+
+
+def test_benders_master_failures_are_reported_not_mistaken_for_infeasibility(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A master LP that fails at every tree node: a clear error naming the cause."""
+    import gridlayers.planner.benders as benders
+    from gridlayers.planner.benders_blocks import BendersError
+    from gridlayers.planner.solve import PlannerSolveError
+
+    real = benders.branch_and_cut
+
+    def failing_tree(run, mip_gap, max_iterations=None):  # noqa: ANN001, ANN202
+        def fail() -> None:
+            msg = "Benders master LP has no solution (Solve error)"
+            raise BendersError(msg)
+
+        run.master.solve = fail
+        return real(run, mip_gap, max_iterations)
+
+    monkeypatch.setattr(benders, "branch_and_cut", failing_tree)
+    config = simple_config(solve_method="benders")
+    m = build_model(two_bus(40.0), config)
+    with pytest.raises(PlannerSolveError, match="abandoned after master LP failures"):
+        solve_model(m, mip_gap=config.mip_gap, method="benders")

@@ -74,6 +74,7 @@ def plan(
     dict
         The plan summary (see :func:`gridlayers.planner.report.summarize_model`)
         plus ``build_seconds``, ``solve_seconds``, ``mip_gap``, ``termination``,
+        ``solver_message`` (handled solver failures, empty if none),
         ``objective_scaled``/``bound_scaled`` (solver units) and
         ``objective_bound_busd`` (proven lower bound of ``objective_busd``); $ figures
         in billions over the horizon.
@@ -98,6 +99,7 @@ def plan(
         termination=result.termination,
         solve_method=result.method,
         benders_iterations=result.iterations,
+        solver_message=result.message,
         objective_scaled=result.objective,
         bound_scaled=result.bound,
         objective_bound_busd=config.epoch_years * result.bound / config.obj_scale / 1e9,

@@ -81,7 +81,8 @@ class BendersResult:
     history : list of dict
         Per iteration: ``phase``, ``bound``, ``best``, ``cuts``, ``seconds``.
     message : str
-        Why the solve stopped early (status ``"error"``), else empty.
+        Failures that were handled: why the solve stopped (status ``"error"``) or
+        how many tree nodes were abandoned after master LP failures; else empty.
 
     """
 
@@ -286,6 +287,8 @@ def solve_benders(
         # 2. Branch and bound on the master LP, sharing the cut pool.
         if len(master.integer) and not run.out_of_time():
             status, stats = branch_and_cut(run, mip_gap, max_iterations)
+            if stats.abandoned:
+                message = f"{stats.abandoned} tree node(s) abandoned after master LP failures"
             if log is not None:
                 log(f"benders tree: {status}, {stats}")
         elif run.out_of_time():

@@ -225,7 +225,10 @@ class _Tree:
                     else:
                         self.push(first)
             run.bound = max(run.bound, self.global_bound())
-            return "optimal" if math.isfinite(run.best) else "infeasible"
+            if run.converged(self.mip_gap):
+                return "optimal"
+            # Only abandoned nodes can keep an exhausted tree from closing the gap.
+            return "error" if self.stats.abandoned else "infeasible"
         finally:
             master.set_integer_bounds(master.int_lo, master.int_up)
 
@@ -248,8 +251,9 @@ def branch_and_cut(
     Returns
     -------
     tuple
-        Status (``"optimal"``, ``"time_limit"``, ``"iteration_limit"`` or
-        ``"infeasible"``) and the tree's counts. ``run.best``/``run.bound`` hold the
+        Status (``"optimal"``, ``"time_limit"``, ``"iteration_limit"``,
+        ``"infeasible"`` or ``"error"``: the tree is exhausted but nodes whose master
+        LP failed keep the gap open) and the tree's counts. ``run.best``/``run.bound`` hold the
         best plan and the proven bound.
 
     """

@@ -45,6 +45,9 @@ class SolveResult:
         ``"monolithic"`` or ``"benders"``.
     iterations : int
         Benders master solves (0 for a monolithic solve).
+    message : str
+        Solver failures that were handled (e.g. Benders tree nodes abandoned after
+        master LP failures); empty if none.
 
     """
 
@@ -56,6 +59,7 @@ class SolveResult:
     compile_seconds: float
     method: str = "monolithic"
     iterations: int = 0
+    message: str = ""
 
 
 #: HiGHS options set by :func:`solve_model` before the caller's ``highs_options``.
@@ -256,6 +260,7 @@ def _solve_benders(
         "optimal": "Optimal",
         "time_limit": "Time limit reached",
         "error": "Benders stopped on a solver error",
+        "infeasible": "Infeasible",
     }.get(res.status, "Iteration limit reached")
     return SolveResult(
         termination=status,
@@ -266,4 +271,5 @@ def _solve_benders(
         compile_seconds=compile_s,
         method="benders",
         iterations=res.iterations,
+        message=res.message,
     )
