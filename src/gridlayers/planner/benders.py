@@ -6,12 +6,13 @@ split into independent LP blocks, one per epoch and representative day for the
 ISO-NE model, whose optimality cuts bound the operating cost from below
 (:mod:`~gridlayers.planner.benders_blocks`).
 
-Blocks price a violation of a coupled row (penalised mode: always feasible, a
-relaxation, so every cut is valid; the penalty exceeds every row dual, so the
-optimum is unchanged). A master point is a *plan* when its integer columns are
-integral, no block violates a row, and each split linking row holds on the sum
-over blocks (a day may deliver less RPS energy than its allocation if another
-delivers more). The solve has two phases:
+A block pays a penalty for falling short of its allocation of a split linking
+row (a relaxation, so its cuts stay valid; the penalty exceeds the rows' duals,
+so the optimum is unchanged); its other coupled rows are strict, and an
+infeasible block gives a feasibility cut. A master point is a *plan* when its
+integer columns are integral, every block is feasible, and each split linking
+row holds on the sum over blocks (a day may deliver less RPS energy than its
+allocation if another delivers more). The solve has two phases:
 
 1. *LP phase*: the master's integer columns are relaxed, and separation points
    are stabilised between the master point and a core point (in-out). It ends
@@ -23,8 +24,8 @@ delivers more). The solve has two phases:
    point. It ends when (best plan - bound) / best plan <= mip_gap.
 
 Every bound is a valid lower bound of the MILP (any subset of valid cuts is a
-relaxation, and the tree's bound is the least bound of its open and pruned
-nodes), so the reported gap is proven as with branch and bound. Blocks are
+relaxation, and the tree's bound is the least bound of its open, pruned and
+abandoned nodes), so the reported gap is proven as with branch and bound. Blocks are
 solved on ``threads`` Python threads (highspy releases the GIL).
 """
 
