@@ -79,7 +79,7 @@ class TreeStats:
     nodes: int = 0
     pruned: int = 0
     infeasible: int = 0
-    plans: int = 0
+    plans: int = 0  # improving plans found
     max_depth: int = 0
     abandoned: int = 0
 
@@ -153,7 +153,7 @@ class _Tree:
             if len(master.active) > max(400, 2 * run.dec.n_master):
                 master.prune(master.last_x)
             if relaxed - lp_value <= self.mip_gap / 4.0 * abs(lp_value):
-                return ("plan" if integral else "branch"), x, bound
+                return ("solved" if integral else "branch"), x, bound
             if not integral:
                 if self.diving:
                     return "branch", x, bound  # diving for a plan: one round per node
@@ -168,7 +168,7 @@ class _Tree:
         return int(np.argmax(score))
 
     # -- search -------------------------------------------------------------
-    def search(self, root_bound: float, max_iterations: int | None) -> str:
+    def search(self, root_bound: float) -> str:
         run, master = self.run, self.run.master
         self.seq += 1
         nxt: _Node | None = _Node(root_bound, self.seq, master.int_lo.copy(), master.int_up.copy())
@@ -183,7 +183,7 @@ class _Tree:
                     self.pruned_floor = min(self.pruned_floor, node.bound)
                     self.stats.pruned += 1
                     continue
-                if run.at_limit(max_iterations):
+                if run.at_limit(self.max_iterations):
                     self.push(node)
                     return "iteration_limit"
                 self.stats.nodes += 1
@@ -192,6 +192,7 @@ class _Tree:
                     self.diving, self.dive_start = True, self.stats.nodes
                 best_before = run.best
                 outcome, x, bound = self.process(node)
+                self.stats.plans += int(run.best < best_before)
                 if outcome != "branch" or run.best < best_before:
                     self.diving = not math.isfinite(run.best)  # a dive ends at its leaf
                 if outcome == "stop":
@@ -205,9 +206,8 @@ class _Tree:
                 elif outcome == "pruned":
                     self.pruned_floor = min(self.pruned_floor, bound)
                     self.stats.pruned += 1
-                elif outcome == "plan":
-                    self.stats.plans += 1
-                    # Solved to the node tolerance: its bound is the plan's cost.
+                elif outcome == "solved":
+                    # Integral and solved to the node tolerance: its bound stays counted.
                     self.pruned_floor = min(self.pruned_floor, bound)
                 else:
                     j = self.branch_column(x)
@@ -258,5 +258,5 @@ def branch_and_cut(
 
     """
     tree = _Tree(run, mip_gap, max_iterations)
-    status = tree.search(run.bound, max_iterations)
+    status = tree.search(run.bound)
     return status, tree.stats
