@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 
 import pyomo.environ as pyo
 
@@ -274,17 +275,22 @@ def _define_cables(m: pyo.ConcreteModel, config: PlannerConfig) -> None:
 
 
 def offshore_export_requirement_mw(
-    inputs: PlannerInputs, config: PlannerConfig, zones: set
+    inputs: PlannerInputs, config: PlannerConfig, zones: Iterable[str]
 ) -> float:
     """Return the least cable capacity that must leave the offshore node set ``zones``, MW.
 
     An offshore node has no load, storage, thermal or new capacity, so by (3) and
     (5) its cables must carry at least ``(1 - alpha_plus) RE0`` every hour; the
     set's cables together at least ``(1 - alpha_plus) max_{d,h} sum_{n in S} RE0``.
+    The sum runs in sorted zone order so that the value, to the last bit, does
+    not depend on Python's string hashing (the order of a ``set``): a bit
+    difference in these rows changed the simplex path and made runs of the
+    ISO-NE planner non-reproducible.
     """
     share = 1.0 - config.curtailment_max_share
+    ordered = sorted(zones)
     return share * max(
-        sum(inputs.existing_re_mw.get((z, d, h), 0.0) for z in zones)
+        sum(inputs.existing_re_mw.get((z, d, h), 0.0) for z in ordered)
         for d in inputs.days
         for h in inputs.hours
     )
