@@ -18,6 +18,8 @@ import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
 
+from gridlayers.grid.calibration import calibrate_transmission
+
 #: Element tables whose SimBench year profiles gridlayers uses: (table, column).
 PROFILE_KEYS: tuple[tuple[str, str], ...] = (
     ("load", "p_mw"),
@@ -141,14 +143,17 @@ def transmission_network(config: Any) -> pp.pandapowerNet:
 
     With ``min_generation: dispatchable`` the minimum output of every generator
     (``gen``, ``sgen``, ``ext_grid``) is set to 0 MW, because the DC-OPF has no unit
-    commitment and must-run minimums make low-load intervals infeasible.
+    commitment and must-run minimums make low-load intervals infeasible. Then the
+    calibration options of the config (load scaling, generator availability and
+    marginal costs, meshed-branch ratings) are applied to the net by
+    :func:`gridlayers.grid.calibration.calibrate_transmission`.
     """
     net = network_from_source(config)
     if config.min_generation == "dispatchable":
         for table in ("gen", "sgen", "ext_grid"):
             if "min_p_mw" in net[table]:
                 net[table]["min_p_mw"] = np.minimum(net[table]["min_p_mw"].fillna(0.0), 0.0)
-    return net
+    return calibrate_transmission(net, config)
 
 
 def network_from_source(source: Any) -> pp.pandapowerNet:

@@ -93,8 +93,101 @@ class TransmissionConfig(_Strict):
             "enforced, as in pandapower's rundcopp (may be infeasible at low load)."
         ),
     )
+    # Calibration of the case (gridlayers.grid.calibration): each option edits the
+    # pandapower net, so rundcopp and the market clear the same calibrated problem.
+    load_scaling: float = Field(
+        1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description=(
+            "Calibration: multiplier (-) on every transmission load (net.load.scaling), on "
+            "top of load_profile; e.g. 1.4 makes the mv_urban peak of 1 June (0.64 of its "
+            "annual peak) 0.9 of the case's load."
+        ),
+    )
+    generator_technologies: str | None = Field(
+        None,
+        description=(
+            "Calibration: generator technology table, the name of a table bundled with "
+            "gridlayers ('activsg200' for case_illinois200) or a path ending in '.csv' "
+            "(relative to the scenario file; columns element = gen/sgen/ext_grid, index, "
+            "technology, optional bus). Needed by availability and marginal_cost_usd_per_mwh."
+        ),
+    )
+    marginal_cost_usd_per_mwh: dict[str, float] | None = Field(
+        None,
+        description=(
+            "Calibration: marginal cost per technology ($/MWh, >= 0) replacing the linear "
+            "cost coefficient (poly_cost cp1) of every generator; the case's quadratic and "
+            "constant terms are kept. Every technology of the table needs a value."
+        ),
+    )
+    availability: dict[str, float] | None = Field(
+        None,
+        description=(
+            "Calibration: available fraction (-, 0..1) of max_p_mw per technology, e.g. "
+            "{wind: 0.3} for a summer wind capacity factor; technologies not named keep "
+            "their full max_p_mw."
+        ),
+    )
+    meshed_branch_rating_factor: float = Field(
+        1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description=(
+            "Calibration: multiplier (-) on max_loading_percent of every in-service line and "
+            "transformer whose outage would not split the grid (a proxy for the N-1 security "
+            "margin the DC-OPF does not model); radial branches keep their rating."
+        ),
+    )
 
     _resolve_json = field_validator("json_path")(_relative_to_scenario)
+
+    @field_validator("generator_technologies")
+    @classmethod
+    def _technology_table(cls, spec: str | None, info: ValidationInfo) -> str | None:
+        if spec is None:
+            return None
+        from gridlayers.grid.calibration import read_technology_table
+
+        if spec.endswith(".csv"):
+            spec = str(_relative_to_scenario(Path(spec), info))
+        read_technology_table(spec)  # ValueError names the problem
+        return spec
+
+    @field_validator("marginal_cost_usd_per_mwh", "availability")
+    @classmethod
+    def _per_technology(
+        cls, values: dict[str, float] | None, info: ValidationInfo
+    ) -> dict[str, float] | None:
+        import math
+
+        if values is None:
+            return None
+        upper, unit = (1.0, "-") if info.field_name == "availability" else (math.inf, "$/MWh")
+        for tech, value in values.items():
+            if not (math.isfinite(value) and 0.0 <= value <= upper):
+                bounds = "between 0 and 1" if upper == 1.0 else "finite and >= 0"
+                msg = f"value for {tech!r} must be {bounds} ({unit}), got {value}"
+                raise ValueError(msg)
+        if "generator_technologies" not in info.data:  # its own error is reported
+            return values
+        spec = info.data["generator_technologies"]
+        if spec is None:
+            msg = "needs generator_technologies (which generator has which technology)"
+            raise ValueError(msg)
+        from gridlayers.grid.calibration import read_technology_table
+
+        known = set(read_technology_table(spec).technology)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            msg = f"technologies {unknown} are not in {spec!r} (it has {sorted(known)})"
+            raise ValueError(msg)
+        missing = sorted(known - set(values))
+        if info.field_name == "marginal_cost_usd_per_mwh" and missing:
+            msg = f"no marginal cost for the technologies {missing} of {spec!r}"
+            raise ValueError(msg)
+        return values
 
     @model_validator(mode="after")
     def _one_source(self) -> TransmissionConfig:
