@@ -11,7 +11,7 @@ from gridlayers.der import NO_CONDITIONS, Battery, BatteryParams, BatteryState, 
 TOL = 1e-9
 
 
-def make_battery(power=1.0, energy=2.0, eta_c=0.9, eta_d=0.8, soc0=0.5, lo=0.1, hi=0.9):
+def make_battery(power=1.0, energy=2.0, eta_c=0.9, eta_d=0.8, soc0=0.5, lo=0.1, hi=0.9, deg=2.0):
     params = BatteryParams(
         power_mw=power,
         energy_mwh=energy,
@@ -19,6 +19,7 @@ def make_battery(power=1.0, energy=2.0, eta_c=0.9, eta_d=0.8, soc0=0.5, lo=0.1, 
         eta_discharge=eta_d,
         soc_min_pu=lo,
         soc_max_pu=hi,
+        degradation_cost_usd_per_mwh=deg,
     )
     return Battery("b1", 3, params, BatteryState(energy_mwh=soc0 * energy))
 
@@ -75,6 +76,7 @@ battery_params = st.builds(
     soc_min_pu=st.floats(0.0, 0.4),
     soc_max_pu=st.floats(0.6, 1.0),
     water_value_spread=st.floats(0.0, 2.0),
+    degradation_cost_usd_per_mwh=st.floats(0.0, 20.0),
     price_blocks=st.integers(1, 4),
 )
 
@@ -89,7 +91,9 @@ battery_params = st.builds(
 def test_random_awards_keep_soc_and_energy_balance(params, soc0, awards, duration):
     e0 = params.e_min_mwh + soc0 * (params.e_max_mwh - params.e_min_mwh)
     b = Battery("b", 1, params, BatteryState(e0))
+    assert b.initial_stored_energy_mwh == e0
     iv = Interval(0, duration)
+    cost = 0.0
     for frac in awards:
         curve = b.offer(iv, NO_CONDITIONS)
         lo, hi = b.feasible_range(iv, NO_CONDITIONS)
@@ -99,10 +103,18 @@ def test_random_awards_keep_soc_and_energy_balance(params, soc0, awards, duratio
         r = b.dispatch(lo + frac * (hi - lo), iv, NO_CONDITIONS)  # frac outside [0,1] is clipped
         assert lo - TOL <= r.p_mw <= hi + TOL
         assert params.e_min_mwh - TOL <= b.state.energy_mwh <= params.e_max_mwh + TOL
+        assert r.cost_usd == pytest.approx(
+            params.degradation_cost_usd_per_mwh * abs(r.energy_mwh), abs=TOL
+        )
+        cost += r.cost_usd
         iv = iv.next()
     s = b.state
     expected = e0 + params.eta_charge * s.charged_mwh - s.discharged_mwh / params.eta_discharge
     assert s.energy_mwh == pytest.approx(expected, abs=TOL)
+    assert b.stored_energy_mwh == s.energy_mwh
+    assert b.initial_stored_energy_mwh == e0
+    throughput = s.charged_mwh + s.discharged_mwh
+    assert cost == pytest.approx(params.degradation_cost_usd_per_mwh * throughput, abs=1e-6)
 
 
 def test_invalid_params_rejected():
@@ -110,3 +122,34 @@ def test_invalid_params_rejected():
         BatteryParams(power_mw=1.0, energy_mwh=1.0, eta_charge=1.5)
     with pytest.raises(ValueError, match="SOC"):
         Battery("b", 0, BatteryParams(1.0, 1.0), BatteryState(energy_mwh=0.99))
+
+
+def test_idle_battery_costs_nothing_whatever_its_soc():
+    # one baseline: an idle battery costs exactly 0, even near empty, where its
+    # forgone charging blocks have a high water value
+    for soc0 in (0.1, 0.15, 0.5, 0.9):
+        b = make_battery(soc0=soc0, deg=3.0)
+        iv = Interval(0, 60.0)
+        for _ in range(4):
+            r = b.dispatch(0.0, iv, NO_CONDITIONS)
+            assert r.cost_usd == 0.0
+            iv = iv.next()
+        assert b.stored_energy_mwh == b.initial_stored_energy_mwh == soc0 * 2.0
+
+
+def test_degradation_cost_of_grid_side_throughput_by_hand():
+    b = make_battery(power=1.0, energy=4.0, eta_c=0.9, eta_d=0.8, soc0=0.5, deg=3.0)
+    assert b.initial_stored_energy_mwh == pytest.approx(2.0)
+    # charging 1 MW for one hour: 1 MWh from the grid costs 3 $ (not 0.9 * 3: grid side)
+    r = b.dispatch(-1.0, Interval(0, 60.0), NO_CONDITIONS)
+    assert r.cost_usd == pytest.approx(3.0, abs=1e-12)
+    assert b.stored_energy_mwh == pytest.approx(2.9, abs=1e-12)  # stored, not times eta_d
+    assert b.initial_stored_energy_mwh == pytest.approx(2.0)
+    # discharging 0.8 MW for 30 min: 0.4 MWh to the grid costs 1.2 $ (positive, not net)
+    r = b.dispatch(0.8, Interval(2, 30.0), NO_CONDITIONS)
+    assert r.cost_usd == pytest.approx(1.2, abs=1e-12)
+    assert b.stored_energy_mwh == pytest.approx(2.9 - 0.4 / 0.8, abs=1e-12)
+    # a set-point beyond the power limit is clipped: cost of what was done (1 MW, 15 min)
+    r = b.dispatch(5.0, Interval(8, 15.0), NO_CONDITIONS)
+    assert r.p_mw == 1.0
+    assert r.cost_usd == pytest.approx(0.75, abs=1e-12)

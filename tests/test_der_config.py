@@ -171,3 +171,40 @@ penetration:
     assert all(isinstance(d, Battery) for d in aggs["aggregator"].devices)
     total = sum(len(a.devices) for a in aggs.values())
     assert total == len(build_devices(cfg, net, seed=5))
+
+
+def test_ev_unmet_energy_penalty_reaches_the_fleet():
+    import pandapower as pp
+
+    small = pp.create_empty_network()
+    pp.create_bus(small, vn_kv=20.0, index=4)
+    cfg = DERConfig.model_validate(
+        {
+            "devices": [
+                {"type": "ev_fleet", "bus": 4, "n_vehicles": 2},
+                {
+                    "type": "ev_fleet",
+                    "bus": 4,
+                    "n_vehicles": 2,
+                    "id": "ev_b",
+                    "unmet_energy_penalty_usd_per_mwh": 250.0,
+                },
+            ]
+        }
+    )
+    default, custom = build_devices(cfg, small, peak_load_mw_by_bus={})
+    assert default.params.unmet_energy_penalty_usd_per_mwh == 500.0
+    assert custom.params.unmet_energy_penalty_usd_per_mwh == 250.0
+    with pytest.raises(pydantic.ValidationError):
+        DERConfig.model_validate(
+            {
+                "devices": [
+                    {
+                        "type": "ev_fleet",
+                        "bus": 4,
+                        "n_vehicles": 1,
+                        "unmet_energy_penalty_usd_per_mwh": -1.0,
+                    }
+                ]
+            }
+        )

@@ -28,6 +28,11 @@ def run_days(load, fracs, baselines, duration, offset=0.0, actual_delta=0.0):
         r = load.dispatch(p_set, iv, act, fc)
         shift = -r.p_mw - act.load_baseline_mw
         assert -load.params.shift_down_max_mw - TOL <= shift <= load.params.shift_up_max_mw + TOL
+        cost = load.params.shift_cost_usd_per_mwh * abs(shift) * iv.hours
+        assert r.cost_usd == pytest.approx(cost, abs=TOL)
+        carried = sum(e for d, e in out if d == iv.day) + shift * iv.hours
+        expected = 0.0 if iv.remaining_in_day == 0 else carried
+        assert load.stored_energy_mwh == pytest.approx(expected, abs=TOL)
         # set-points within the range are followed exactly (up to the baseline error)
         assert r.p_mw == pytest.approx(p_set - actual_delta, abs=TOL)
         out.append((iv.day, shift * iv.hours))
@@ -98,3 +103,37 @@ def test_daily_neutrality_under_any_awards(up, down, energy, duration, offset_st
     for i, (day, e) in enumerate(records):
         running = e if i == 0 or records[i - 1][0] != day else running + e
         assert abs(running) <= energy + TOL
+
+
+def test_shift_up_then_back_costs_twice_the_shift():
+    # 60-min intervals 22:00 and 23:00 (the last of the day, forced back to S = 0)
+    p = FlexibleLoadParams(1.0, 1.0, shift_cost_usd_per_mwh=5.0)
+    load = FlexibleLoad("f", 2, p)
+    assert load.initial_stored_energy_mwh == 0.0
+    fc = DeviceConditions(load_baseline_mw=2.0)
+    act = DeviceConditions(load_baseline_mw=2.3)  # baseline forecast error: not a shift
+    r = load.dispatch(-2.5, Interval(22, 60.0), act, fc)  # +0.5 MW for 1 h
+    assert r.p_mw == pytest.approx(-2.8)
+    assert r.cost_usd == pytest.approx(2.5, abs=1e-12)
+    assert load.stored_energy_mwh == pytest.approx(0.5, abs=1e-12)  # consumed ahead
+    r = load.dispatch(0.0, Interval(23, 60.0), act, fc)  # forced to s = -0.5 MW
+    assert r.p_mw == pytest.approx(-1.8)
+    assert r.cost_usd == pytest.approx(2.5, abs=1e-12)  # reductions cost too
+    assert load.stored_energy_mwh == 0.0
+    assert load.initial_stored_energy_mwh == 0.0
+
+
+def test_following_the_baseline_costs_nothing():
+    load = FlexibleLoad("f", 2, FlexibleLoadParams(1.0, 1.0, shift_cost_usd_per_mwh=5.0))
+    iv = Interval(0, 15.0)
+    for b in (2.0, 1.0, 3.0):
+        fc = DeviceConditions(load_baseline_mw=b)
+        # the realised baseline differs from the forecast; the shift is still 0
+        r = load.dispatch(-b, iv, DeviceConditions(load_baseline_mw=b + 0.4), fc)
+        assert r.cost_usd == 0.0
+        assert load.stored_energy_mwh == 0.0
+        iv = iv.next()
+    # a reduction of 0.2 MW for 15 min held at the end of the horizon: 5 * 0.05 $
+    r = load.dispatch(-0.8, iv, DeviceConditions(load_baseline_mw=1.0))
+    assert r.cost_usd == pytest.approx(0.25, abs=1e-12)
+    assert load.stored_energy_mwh == pytest.approx(-0.05, abs=1e-12)

@@ -42,8 +42,9 @@ def test_setpoint_above_actual_is_clipped():
     steps=st.lists(st.tuples(st.floats(-1.0, 12.0), st.floats(0.0, 1.2)), min_size=1, max_size=40),
 )
 def test_never_exceeds_availability_and_energy_balances(rated, steps):
-    pv = PVPlant("pv", 0, PVParams(rated_mw=rated))
+    pv = PVPlant("pv", 0, PVParams(rated_mw=rated, marginal_cost_usd_per_mwh=7.0))
     iv = Interval(0, 15.0)
+    cost = 0.0
     for p_set, a in steps:
         act = DeviceConditions(pv_available_pu=a)
         avail = min(a, 1.0) * rated
@@ -51,6 +52,25 @@ def test_never_exceeds_availability_and_energy_balances(rated, steps):
         assert 0.0 <= r.p_mw <= avail + TOL
         assert r.p_mw <= max(p_set, 0.0) + TOL
         assert r.curtailed_mwh == pytest.approx((avail - r.p_mw) * iv.hours, abs=TOL)
+        cost += r.cost_usd
         iv = iv.next()
     s = pv.state
     assert s.produced_mwh + s.curtailed_mwh == pytest.approx(s.available_mwh, abs=TOL)
+    assert cost == pytest.approx(7.0 * s.produced_mwh, abs=TOL)
+
+
+def test_cost_is_marginal_cost_of_produced_energy_only():
+    # 15 min, 1 MW available, 0.4 MW produced at 10 $/MWh: 10 * 0.4 * 0.25 = 1 $;
+    # the 0.15 MWh curtailed are energy lost, not cost
+    pv = PVPlant("pv", 5, PVParams(rated_mw=2.0, marginal_cost_usd_per_mwh=10.0))
+    assert pv.stored_energy_mwh == 0.0
+    assert pv.initial_stored_energy_mwh == 0.0
+    r = pv.dispatch(0.4, Interval(0, 15.0), DeviceConditions(pv_available_pu=0.5))
+    assert r.cost_usd == pytest.approx(1.0, abs=1e-12)
+    assert r.curtailed_mwh == pytest.approx(0.15, abs=1e-12)
+    assert pv.stored_energy_mwh == 0.0
+    # zero marginal cost (default): producing or curtailing costs nothing
+    free = PVPlant("pv", 5, PVParams(rated_mw=2.0))
+    r = free.dispatch(0.4, Interval(0, 15.0), DeviceConditions(pv_available_pu=0.5))
+    assert r.cost_usd == 0.0
+    assert r.curtailed_mwh > 0.0

@@ -37,8 +37,19 @@ class Device(ABC):
     -----
     Subclasses hold frozen parameters in ``params`` and an explicit, frozen
     ``state`` that :meth:`dispatch` replaces. Offers and ranges never change state.
+    A subclass calls :meth:`_record_initial_storage` at the end of its
+    ``__init__``, once its state is set.
+
+    Every :meth:`dispatch` returns the true resource cost of the interval in
+    :attr:`DispatchResult.cost_usd` (doing nothing costs 0), and
+    :attr:`stored_energy_mwh` is the energy the device holds for later use, so a
+    run can value ``stored_energy_mwh - initial_stored_energy_mwh`` at the end of
+    its horizon (``docs/der.md``, "True resource cost").
 
     """
+
+    #: Stored energy (MWh) when the device was created, before any dispatch.
+    initial_stored_energy_mwh: float = 0.0
 
     #: Upper bound on the number of blocks of this device's offers (pyomo block size).
     max_offer_blocks: ClassVar[int] = 2
@@ -53,6 +64,20 @@ class Device(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(device_id={self.device_id!r}, bus={self.bus})"
+
+    def _record_initial_storage(self) -> None:
+        """Remember :attr:`stored_energy_mwh` as :attr:`initial_stored_energy_mwh`."""
+        self.initial_stored_energy_mwh = self.stored_energy_mwh
+
+    @property
+    @abstractmethod
+    def stored_energy_mwh(self) -> float:
+        """Energy the device holds for later use now (MWh), to be valued at a grid price.
+
+        Battery: stored energy; flexible load: shifted energy carried since
+        midnight (positive when it consumed ahead of its baseline); EV fleet:
+        grid-side energy drawn for sessions that have not departed yet; PV: 0.
+        """
 
     @abstractmethod
     def feasible_range(self, interval: Interval, cond: DeviceConditions) -> tuple[float, float]:
@@ -104,7 +129,8 @@ class Device(ABC):
         Returns
         -------
         DispatchResult
-            Realised injection, clipped to what physics allows.
+            Realised injection, clipped to what physics allows, and the true
+            resource cost of the interval (``cost_usd``, $).
 
         """
 

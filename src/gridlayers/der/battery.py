@@ -38,7 +38,8 @@ class BatteryParams:
         (0..2): the value is ``ref * (1 + spread/2)`` when empty and
         ``ref * (1 - spread/2)`` when full.
     degradation_cost_usd_per_mwh : float
-        Cost per MWh of grid-side throughput ($/MWh, >= 0).
+        Cost per MWh of grid-side throughput ($/MWh, >= 0): enters the offer and
+        is the true resource cost of :meth:`Battery.dispatch`.
     price_blocks : int
         Number of offer blocks per direction (charge, discharge).
 
@@ -121,6 +122,10 @@ class Battery(Device):
     curve is monotone, and the charge/discharge gap is the round-trip loss plus
     degradation.
 
+    True resource cost of an interval: :math:`c_{deg}(c + d)\Delta t` (grid-side
+    throughput); idle costs 0. The water value is an offer price, not a cost.
+    :attr:`stored_energy_mwh` is :math:`E` (battery side).
+
     """
 
     kind: ClassVar[str] = "battery"
@@ -142,6 +147,12 @@ class Battery(Device):
             raise ValueError(msg)
         self.state = state
         self.max_offer_blocks = 2 * params.price_blocks  # type: ignore[misc]
+        self._record_initial_storage()
+
+    @property
+    def stored_energy_mwh(self) -> float:
+        """Return the stored energy ``E`` (MWh, battery side, not times ``eta_discharge``)."""
+        return self.state.energy_mwh
 
     @property
     def soc_pu(self) -> float:
@@ -195,7 +206,7 @@ class Battery(Device):
         actual: DeviceConditions,
         forecast: DeviceConditions | None = None,
     ) -> DispatchResult:
-        """Clip the set-point to the feasible range and update the stored energy."""
+        """Clip the set-point to the feasible range, update the stored energy, cost wear."""
         p_ = self.params
         h = interval.hours
         lo, hi = self.feasible_range(interval, actual)
@@ -210,4 +221,5 @@ class Battery(Device):
             charged_mwh=s.charged_mwh + c * h,
             discharged_mwh=s.discharged_mwh + d * h,
         )
-        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h)
+        cost = p_.degradation_cost_usd_per_mwh * (c + d) * h
+        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h, cost_usd=cost)

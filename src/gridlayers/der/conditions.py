@@ -135,7 +135,19 @@ class DispatchResult:
     energy_mwh : float
         Realised net injected energy in the interval (MWh), ``p_mw * hours``.
     curtailed_mwh : float
-        Energy available but not produced (PV curtailment), MWh (>= 0).
+        Energy available but not produced (PV curtailment), MWh (>= 0). Energy
+        lost, never a cost.
+    cost_usd : float
+        True resource cost of what the device physically did in the interval ($),
+        measured from one baseline: doing nothing costs 0. PV: marginal cost times
+        produced energy; battery: degradation cost times grid-side throughput;
+        flexible load: shift cost times ``|shift|`` energy; EV fleet: penalty on
+        the avoidable shortfall of sessions departing in the interval. See
+        ``docs/der.md``, "True resource cost".
+    unmet_mwh : float
+        EV fleet only: energy not delivered by departure (MWh, battery side) of the
+        sessions that departed in the interval, avoidable or not (>= 0). Energy
+        lost, like curtailment; only its avoidable part is in ``cost_usd``.
 
     """
 
@@ -145,3 +157,5 @@ class DispatchResult:
     p_mw: float
     energy_mwh: float
     curtailed_mwh: float = 0.0
+    cost_usd: float = 0.0
+    unmet_mwh: float = 0.0

@@ -112,6 +112,14 @@ class EVOptions(_Model):
         120.0, description="Willingness to pay for charging beyond the deadline minimum ($/MWh)."
     )
     horizon_days: int = Field(1, ge=1, description="Days for which sessions are generated.")
+    unmet_energy_penalty_usd_per_mwh: float = Field(
+        500.0,
+        ge=0.0,
+        description=(
+            "Cost of energy a session could have received but did not by departure "
+            "($/MWh stored); default: making it up at a public DC fast charger."
+        ),
+    )
 
 
 # ---------------------------------------------------------------- explicit devices

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from gridlayers.der.strategies import OfferStrategy
 
 MIN_DWELL_MIN = 15.0
+#: Per-session shortfalls below this (MWh, 1 Wh) are rounding and not penalised.
+SHORTFALL_TOL_MWH = 1e-9
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class EVFleetParams:
         Willingness to pay for charging beyond the deadline-driven minimum ($/MWh).
     horizon_days : int
         Number of days for which sessions are generated (one per vehicle per day).
+    unmet_energy_penalty_usd_per_mwh : float
+        True resource cost of one MWh (battery side) that a session could have
+        received but did not by its departure ($/MWh, >= 0); the default 500 is
+        about what the driver pays to make the energy up at a public DC fast
+        charger (see ``docs/der.md``).
 
     """
 
@@ -56,10 +63,17 @@ class EVFleetParams:
     charge_efficiency: float = 0.92
     value_of_charging_usd_per_mwh: float = 120.0
     horizon_days: int = 1
+    unmet_energy_penalty_usd_per_mwh: float = 500.0
 
     def __post_init__(self) -> None:
         if self.n_vehicles < 0 or self.horizon_days < 1 or self.charger_kw < 0:
             msg = "n_vehicles >= 0, charger_kw >= 0 and horizon_days >= 1 required"
+            raise ValueError(msg)
+        if not self.unmet_energy_penalty_usd_per_mwh >= 0.0:
+            msg = (
+                "unmet_energy_penalty_usd_per_mwh must be >= 0, "
+                f"got {self.unmet_energy_penalty_usd_per_mwh}"
+            )
             raise ValueError(msg)
         if not 0.0 < self.charge_efficiency <= 1.0:
             msg = f"charge_efficiency must be in (0, 1], got {self.charge_efficiency}"
@@ -144,11 +158,26 @@ class EVFleetState:
         Energy stored so far per session (MWh, battery side).
     charged_mwh : float
         Cumulative grid-side energy drawn by the fleet (MWh).
+    start_min : float or None
+        Start of the first dispatched interval (minutes after midnight of day 0;
+        ``None`` before the first dispatch): the start of the run's horizon.
+    time_min : float or None
+        The fleet's current time: end of the last dispatched interval (minutes
+        after midnight of day 0; ``None`` before the first dispatch).
+    unmet_mwh : float
+        Cumulative energy not delivered by departure (MWh, battery side) of the
+        sessions that departed within the dispatched intervals.
+    cost_usd : float
+        Cumulative unmet-energy penalty ($).
 
     """
 
     delivered_mwh: np.ndarray
     charged_mwh: float = 0.0
+    start_min: float | None = None
+    time_min: float | None = None
+    unmet_mwh: float = 0.0
+    cost_usd: float = 0.0
 
 
 class EVFleet(Device):
@@ -173,6 +202,19 @@ class EVFleet(Device):
     first. Events inside an interval are represented by the plugged time
     :math:`\tau_i` (no discrete-event simulation needed).
 
+    True resource cost: a session departing in a dispatched interval
+    (:math:`t_{prev} < d_i \le t_1`, with :math:`t_{prev}` the end of the previous
+    dispatch, or :math:`t_0` for the first) is charged
+    :math:`c_{unmet}\max(0, \min(n_i, \eta P_i D_i) - e_i)` with need :math:`n_i`,
+    delivered energy :math:`e_i` and :math:`D_i = \max(0, d_i - \max(a_i, t_{start}))`
+    its plugged time within the run (:math:`t_{start}` the start of the first
+    dispatched interval). Only the avoidable shortfall is a cost: what even full
+    power since arrival (or the run start) could not deliver is fixed by the
+    session data and reported as energy in ``unmet_mwh``. Sessions departing
+    after the last dispatched interval are never charged.
+    :attr:`stored_energy_mwh` is the grid-side energy drawn for sessions that have
+    not departed by the fleet's current time, :math:`\sum_{d_i > t} e_i/\eta`.
+
     """
 
     max_offer_blocks: ClassVar[int] = 1
@@ -193,6 +235,22 @@ class EVFleet(Device):
         if state is None:
             state = EVFleetState(delivered_mwh=np.zeros(len(sessions)))
         self.state = state
+        self._record_initial_storage()
+
+    @property
+    def stored_energy_mwh(self) -> float:
+        """Return the grid-side energy drawn for sessions not departed yet (MWh).
+
+        That is ``delivered / charge_efficiency`` summed over sessions departing
+        after the fleet's current time (:attr:`EVFleetState.time_min`; every
+        session before the first dispatch): grid energy the run has already bought
+        for demand that is still to come.
+        """
+        now = self.state.time_min
+        delivered = self.state.delivered_mwh
+        if now is not None:
+            delivered = delivered[self.sessions.departure_min > now]
+        return float(delivered.sum()) / self.params.charge_efficiency
 
     def session_bounds_mwh(self, interval: Interval) -> tuple[np.ndarray, np.ndarray]:
         """Return per-session ``(lower, upper)`` stored energy (MWh) for ``interval``."""
@@ -229,7 +287,11 @@ class EVFleet(Device):
         actual: DeviceConditions,
         forecast: DeviceConditions | None = None,
     ) -> DispatchResult:
-        """Split the fleet set-point over sessions (floors, then earliest departure)."""
+        """Split the fleet set-point over sessions (floors, then earliest departure).
+
+        Advances the fleet's time to the interval end and charges the unmet-energy
+        penalty of the sessions that departed since the previous dispatch.
+        """
         lower, upper = self.session_bounds_mwh(interval)
         eta, h = self.params.charge_efficiency, interval.hours
         target = min(max(-p_set_mw * eta * h, float(lower.sum())), float(upper.sum()))
@@ -241,12 +303,52 @@ class EVFleet(Device):
         x[order] += np.clip(rest - before, 0.0, room[order])
         stored = float(x.sum())
         p = -stored / (eta * h)
+        st = self.state
+        delivered = st.delivered_mwh + x
+        start = interval.start_min if st.start_min is None else st.start_min
+        since = interval.start_min if st.time_min is None else st.time_min
+        unmet, short = self._departing_shortfall_mwh(delivered, since, interval.end_min, start)
+        cost = self.params.unmet_energy_penalty_usd_per_mwh * short
         self.state = replace(
-            self.state,
-            delivered_mwh=self.state.delivered_mwh + x,
-            charged_mwh=self.state.charged_mwh - p * h,
+            st,
+            delivered_mwh=delivered,
+            charged_mwh=st.charged_mwh - p * h,
+            start_min=start,
+            time_min=interval.end_min,
+            unmet_mwh=st.unmet_mwh + unmet,
+            cost_usd=st.cost_usd + cost,
         )
-        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h)
+        return DispatchResult(
+            self.device_id, self.bus, p_set_mw, p, p * h, cost_usd=cost, unmet_mwh=unmet
+        )
+
+    def _departing_shortfall_mwh(
+        self, delivered: np.ndarray, since_min: float, until_min: float, start_min: float
+    ) -> tuple[float, float]:
+        """Return ``(unmet, avoidable shortfall)`` in MWh of sessions leaving in ``(since, until]``.
+
+        ``unmet`` is need minus delivered; the avoidable shortfall is
+        ``min(need, eta * P * D) - delivered`` with ``D`` the plugged time since
+        ``max(arrival, start_min)``. Per-session amounts below
+        :data:`SHORTFALL_TOL_MWH` are rounding and count as 0.
+        """
+        s = self.sessions
+        leaving = (s.departure_min > since_min) & (s.departure_min <= until_min)
+        if not leaving.any():
+            return 0.0, 0.0
+        need, got = s.need_mwh[leaving], delivered[leaving]
+        dwell_h = (
+            np.maximum(
+                s.departure_min[leaving] - np.maximum(s.arrival_min[leaving], start_min), 0.0
+            )
+            / 60.0
+        )
+        eta = self.params.charge_efficiency
+        reachable = np.minimum(need, eta * s.charger_mw[leaving] * dwell_h)
+        unmet, short = need - got, reachable - got
+        unmet = np.where(unmet > SHORTFALL_TOL_MWH, unmet, 0.0)
+        short = np.where(short > SHORTFALL_TOL_MWH, short, 0.0)
+        return float(unmet.sum()), float(short.sum())
 
     def feasible_sessions(self) -> np.ndarray:
         """Return a mask of sessions whose need fits their dwell time at full power."""

@@ -33,7 +33,9 @@ class FlexibleLoadParams:
     reference_price_usd_per_mwh : float
         Price the shifted energy is expected to be settled at later in the day ($/MWh).
     shift_cost_usd_per_mwh : float
-        Discomfort cost of shifting one MWh ($/MWh, >= 0).
+        Discomfort cost of shifting one MWh ($/MWh, >= 0), in either direction:
+        enters the offer and is the true resource cost of
+        :meth:`FlexibleLoad.dispatch`.
     profile : str
         Name of the baseline profile the caller uses to fill
         ``DeviceConditions.load_baseline_mw``.
@@ -110,6 +112,11 @@ class FlexibleLoad(Device):
     :math:`\pi_{ref} + c_{shift}`: the load consumes more only when the price is below
     what it expects to pay later, and less only when it is above.
 
+    True resource cost of an interval: :math:`c_{shift}|s|\Delta t` (both
+    directions count, so shifting :math:`+x` then :math:`-x` MWh costs
+    :math:`2 c_{shift} x`); following the baseline costs 0.
+    :attr:`stored_energy_mwh` is :math:`S`, the shifted energy carried since midnight.
+
     """
 
     max_offer_blocks: ClassVar[int] = 2
@@ -126,6 +133,12 @@ class FlexibleLoad(Device):
         super().__init__(device_id, bus, strategy)
         self.params = params
         self.state = state if state is not None else FlexibleLoadState()
+        self._record_initial_storage()
+
+    @property
+    def stored_energy_mwh(self) -> float:
+        """Return the shifted energy carried since midnight (MWh, > 0 when consumed ahead)."""
+        return self.state.shifted_mwh
 
     def _carried_shift_mwh(self, interval: Interval) -> float:
         """Shifted energy at the start of ``interval`` (0 on a new day)."""
@@ -171,7 +184,7 @@ class FlexibleLoad(Device):
         actual: DeviceConditions,
         forecast: DeviceConditions | None = None,
     ) -> DispatchResult:
-        """Apply the shift implied by ``p_set`` and the forecast baseline; update state."""
+        """Apply the shift implied by ``p_set`` and the forecast baseline; update state, cost."""
         fc = actual if forecast is None else forecast
         lo, hi = self.shift_range_mw(interval)
         s = min(max(-p_set_mw - fc.load_baseline_mw, lo), hi)
@@ -192,4 +205,5 @@ class FlexibleLoad(Device):
             baseline_mwh=st.baseline_mwh + actual.load_baseline_mw * h,
             neutrality_error_mwh=err,
         )
-        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h)
+        cost = self.params.shift_cost_usd_per_mwh * abs(s) * h
+        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h, cost_usd=cost)

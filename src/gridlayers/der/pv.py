@@ -24,7 +24,8 @@ class PVParams:
         Rated AC power (MW, >= 0).
     marginal_cost_usd_per_mwh : float
         Marginal cost of production ($/MWh); negative values model lost
-        production incentives (the plant is paid to produce).
+        production incentives (the plant is paid to produce). Also the true
+        resource cost per produced MWh in :meth:`PVPlant.dispatch`.
     profile : str
         Name of the per-unit availability profile the caller uses to fill
         ``DeviceConditions.pv_available_pu``.
@@ -58,7 +59,10 @@ class PVPlant(Device):
     Available power :math:`\bar p = \min(a, 1)\, P_r` with ``a`` the per-unit
     availability. Dispatch realises :math:`p = \min(\max(p^{set}, 0), \bar p^{actual})`
     and accounts curtailment :math:`(\bar p^{actual} - p)\,\Delta t` (MWh), so
-    ``produced + curtailed = available`` holds exactly in the state.
+    ``produced + curtailed = available`` holds exactly in the state. The
+    interval's resource cost is :math:`c\,p\,\Delta t` with ``c`` the marginal
+    cost (0 by default); curtailed energy is energy lost, not a cost. PV stores
+    nothing (:attr:`stored_energy_mwh` is 0).
 
     """
 
@@ -76,6 +80,12 @@ class PVPlant(Device):
         super().__init__(device_id, bus, strategy)
         self.params = params
         self.state = state if state is not None else PVState()
+        self._record_initial_storage()
+
+    @property
+    def stored_energy_mwh(self) -> float:
+        """Return 0 MWh: PV stores nothing."""
+        return 0.0
 
     def available_mw(self, cond: DeviceConditions) -> float:
         """Return available power (MW) under ``cond``."""
@@ -100,7 +110,7 @@ class PVPlant(Device):
         actual: DeviceConditions,
         forecast: DeviceConditions | None = None,
     ) -> DispatchResult:
-        """Produce ``min(max(p_set, 0), actual availability)`` and account curtailment."""
+        """Produce ``min(max(p_set, 0), actual availability)``; account curtailment and cost."""
         avail = self.available_mw(actual)
         p = min(max(p_set_mw, 0.0), avail)
         h = interval.hours
@@ -112,4 +122,7 @@ class PVPlant(Device):
             curtailed_mwh=s.curtailed_mwh + curtailed,
             available_mwh=s.available_mwh + avail * h,
         )
-        return DispatchResult(self.device_id, self.bus, p_set_mw, p, p * h, curtailed)
+        cost = self.params.marginal_cost_usd_per_mwh * p * h
+        return DispatchResult(
+            self.device_id, self.bus, p_set_mw, p, p * h, curtailed_mwh=curtailed, cost_usd=cost
+        )
