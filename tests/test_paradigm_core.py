@@ -117,7 +117,13 @@ def test_virtual_resource_and_disaggregation_balance(rural: dict) -> None:
     assert vr.p_max_mw - vr.p_min_mw == pytest.approx(4.5, rel=0.01)
     award = vr.p_min_mw + 2.0
     dis = dso.disaggregate(award, 30.0)
-    assert dis.interface_p_mw == pytest.approx(award, abs=1e-6)
+    # losses re-linearised at the set-points: the export is the award up to the loss
+    # correction the midpoint linearisation missed (1.2e-6 MW here; docs/dso.md)
+    assert dis.relinearisations >= 1
+    assert dis.interface_p_mw == pytest.approx(award, abs=1e-4)
+    exact = DSOOperator(rural["feeder"], rural["devices"], max_blocks=2, max_relinearisations=0)
+    exact.virtual_resource(rural["p"], rural["q"], rural["offers"])
+    assert exact.disaggregate(award, 30.0).interface_p_mw == pytest.approx(award, abs=1e-6)
     # independent truth: direct sparse solve of the same linear model at the set-points
     state = _linear_interface(rural, dso, dis.setpoints_mw)
     assert state.interface_p_mw == pytest.approx(dis.interface_p_mw, abs=1e-6)
@@ -250,7 +256,9 @@ def test_layered_pricing_property(rural: dict) -> None:
     assert vr.p_min_mw < kink < vr.p_max_mw
     for lam in (12.0, 15.0):
         dis = dso.disaggregate(kink, lam)
-        assert dis.interface_p_mw == pytest.approx(kink, abs=1e-6)
+        # the loss correction of the re-linearisation (3 kW) stays at the interchange: it is
+        # not bought from the 20 $/MWh battery block, so the DER stay at the kink
+        assert dis.interface_p_mw == pytest.approx(kink, abs=0.01)
         assert dis.dlmp_usd_per_mwh[root] == pytest.approx(lam, abs=1e-6)
     # non-zero interchange cleared by the TSO: the root DLMP tracks the interface LMP
     runs = [_total_dso(dso, case, scale) for scale in (0.6, 1.3)]
@@ -299,11 +307,22 @@ def test_overvoltage_paradigms(overvoltage: dict) -> None:
     vr = dso.virtual_resource(case["p"], case["q"], offers)
     # a limit binds at max export: the curve goes through exact least-cost points
     assert vr.method == "sampled"
-    base_cost = dso.disaggregate(vr.p_min_mw, lam).cost_usd_per_h
+    # ... in the model it was built with (losses linearised at the interval's midpoint):
+    # compare with a DSO that does not re-linearise at its solution
+    mid = DSOOperator(feeder, case["devices"], max_relinearisations=0)
+    assert mid.virtual_resource(case["p"], case["q"], offers).curve == vr.curve
+    base_cost = mid.disaggregate(vr.p_min_mw, lam).cost_usd_per_h
     for frac in (0.5, 1.0):
         p_mw = vr.p_min_mw + frac * (vr.p_max_mw - vr.p_min_mw)
-        true_cost = dso.disaggregate(p_mw, lam).cost_usd_per_h - base_cost
+        true_cost = mid.disaggregate(p_mw, lam).cost_usd_per_h - base_cost
         assert vr.curve.cost_usd_per_h(p_mw) == pytest.approx(true_cost, rel=1e-4)
+    # re-linearised at the dispatched point, the binding voltage limit holds on the AC power
+    # flow to 1e-5 pu; the midpoint model over-estimated the PV's voltage rise (less PV)
+    top, top_mid = dso.disaggregate(vr.p_max_mw, lam), mid.disaggregate(vr.p_max_mw, lam)
+    assert top.relinearisations >= 1
+    assert abs(_ac_vm_max(case, top.setpoints_mw) - feeder.vm_max_pu) < 1e-5
+    assert top.setpoints_mw["pv_big"] > top_mid.setpoints_mw["pv_big"] + 0.1
+    assert vr.p_max_mw - 0.05 < top.interface_p_mw < vr.p_max_mw + 1e-6
     target = vr.p_max_mw - 0.1
     opt = dso.disaggregate(target, lam)
     state = _linear_interface(case, dso, opt.setpoints_mw)

@@ -15,12 +15,18 @@ BLOCKS_PER_DEVICE = 6
 
 
 def linear_feeder(model: LDAModel) -> LinDistFlowFeeder:
-    """Return the LinDistFlow model of an LDA's feeder with the LDA's limits."""
+    """Return the LinDistFlow model of an LDA's feeder with the LDA's planning limits.
+
+    The voltage band is the LDA's ``[vm_min_pu + voltage_margin_pu, vm_max_pu -
+    voltage_margin_pu]`` (the margin absorbs forecast error); the physics layer counts
+    violations against the unmargined band (:class:`gridlayers.grid.feeder.Feeder`).
+    """
     lim = model.config.limits
+    margin = lim.voltage_margin_pu
     return LinDistFlowFeeder(
         model.net,
-        vm_min_pu=lim.vm_min_pu,
-        vm_max_pu=lim.vm_max_pu,
+        vm_min_pu=lim.vm_min_pu + margin,
+        vm_max_pu=lim.vm_max_pu - margin,
         max_loading_percent=lim.max_loading_percent,
     )
 
@@ -58,6 +64,7 @@ class FeederView:
             interface_bus,
             blocks_per_device=BLOCKS_PER_DEVICE,
             name=model.name,
+            slack_penalty_usd_per_mwh=model.config.limits.slack_penalty_usd_per_mwh,
         )
 
     def set_interval_from_message(self, message: dict[str, Any]) -> int:
@@ -77,6 +84,17 @@ class FeederView:
     def setpoints_mw(self) -> dict[str, float]:
         """Return the cleared set-point per device (MW, injection positive)."""
         return self.extension.setpoints_mw()
+
+    def relinearise_at_solution(self) -> float:
+        """Re-linearise the feeder's losses at the cleared point; return the largest change (pu).
+
+        See :meth:`gridlayers.dso.extension.FeederMarketExtension.relinearise_at_solution`.
+        """
+        return self.extension.relinearise_at_solution()
+
+    def slack_used(self) -> dict[str, float | int]:
+        """Return the limit slack of the last clear (see ``FeederMarketExtension.slack_used``)."""
+        return self.extension.slack_used()
 
     def add_to_model(self, model: Any) -> Any:
         """Delegate to the extension (the market calls this once)."""

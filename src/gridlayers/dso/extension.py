@@ -4,7 +4,15 @@
 It adds one block ``lda_<name>`` to the market model holding the LinDistFlow feeder
 (with limits) and every device's offer blocks (:mod:`gridlayers.dso.offer_blocks`);
 the feeder's ``InterfaceP`` is the LDA's net injection at the transmission interface bus
-and ``DerCost`` enters the market objective.
+and ``DerCost`` plus the limit slack's ``SlackCost`` enter the market objective.
+
+Soft limits: unless ``slack_penalty_usd_per_mwh=None``, the feeder's voltage and thermal
+limits have slack priced at ``slack_penalty_usd_per_mwh`` per MW-equivalent
+(:func:`gridlayers.dso.opf.set_slack_penalty`), so one LDA whose uncontrolled load alone
+violates a limit cannot make the market infeasible. The default, 5,000 $/MWh, is far
+above any DER offer (truthful DER offer at most a few hundred $/MWh) and half the
+market's value of lost load (10,000 $/MWh): slack is used only where no dispatch of the
+LDA's DER can respect the limit at a cost below 5,000 $ per MW moved.
 
 Use::
 
@@ -12,7 +20,9 @@ Use::
     market = TransmissionMarket(net, extensions=[ext])      # built once
     ext.set_interval(p_fixed_mw, q_fixed_mvar, offers)      # mutable Params only
     res = market.clear(load_p_mw=...)
-    ext.setpoints_mw(); ext.dlmp_usd_per_mwh(market); ext.interface_p_mw()
+    if ext.relinearise_at_solution() > 1e-5:                # losses at the cleared point
+        res = market.clear(load_p_mw=...)
+    ext.setpoints_mw(); ext.dlmp_usd_per_mwh(market); ext.interface_p_mw(); ext.slack_used()
 
 """
 
@@ -22,6 +32,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -35,7 +46,14 @@ from gridlayers.dso.offer_blocks import (
     device_setpoints,
     midpoint_operating_point,
     set_offers,
+    setpoint_operating_point,
 )
+
+#: Default price of feeder-limit slack in the Total-TSO market ($ per MW-equivalent and hour).
+DEFAULT_SLACK_PENALTY_USD_PER_MWH = 5_000.0
+#: Voltage slack below this (pu) and thermal slack below this (MVA) count as unused.
+SLACK_TOL_PU = 1e-7
+SLACK_TOL_MVA = 1e-6
 
 _COUNTER = itertools.count()
 
@@ -55,6 +73,16 @@ class FeederMarketExtension:
         Offer block slots per device.
     name : str, optional
         Unique name of the LDA in the market model (block ``lda_<name>``).
+    slack_penalty_usd_per_mwh : float or None
+        Price of the voltage and thermal limit slack per MW-equivalent ($/MWh, see
+        :func:`gridlayers.dso.opf.set_slack_penalty`); ``None``: hard limits, no slack.
+
+    Attributes
+    ----------
+    operating_point : OperatingPoint
+        Base point of the loss linearisation of the last solve (the interval's midpoint
+        point after :meth:`set_interval`, the cleared point after
+        :meth:`relinearise_at_solution`).
 
     """
 
@@ -66,13 +94,25 @@ class FeederMarketExtension:
         *,
         blocks_per_device: int = 6,
         name: str | None = None,
+        slack_penalty_usd_per_mwh: float | None = DEFAULT_SLACK_PENALTY_USD_PER_MWH,
     ) -> None:
+        if slack_penalty_usd_per_mwh is not None and not slack_penalty_usd_per_mwh > 0:
+            msg = f"slack_penalty_usd_per_mwh must be > 0 or None, got {slack_penalty_usd_per_mwh}"
+            raise ValueError(msg)
         self.feeder = feeder
         self.devices = {str(d): int(b) for d, b in devices.items()}
         self.interface_bus = int(interface_bus)
         self.blocks_per_device = blocks_per_device
         self.name = name if name is not None else f"bus{interface_bus}_{next(_COUNTER)}"
+        self.slack_penalty_usd_per_mwh = slack_penalty_usd_per_mwh
         self.block: Any = None
+        self.operating_point = feeder.base_point
+        self._fixed: tuple[pd.Series, pd.Series] | None = None
+
+    @property
+    def soft_limits(self) -> bool:
+        """Whether the feeder's limits have slack (``slack_penalty_usd_per_mwh`` not None)."""
+        return self.slack_penalty_usd_per_mwh is not None
 
     def add_to_model(self, model: pyo.ConcreteModel) -> tuple[dict[int, Any], Any]:
         """Build the LDA block on the market model (called once by the market).
@@ -80,7 +120,8 @@ class FeederMarketExtension:
         Returns
         -------
         tuple of (dict of int to expression, expression)
-            ``{interface_bus: InterfaceP}`` (MW, injection positive) and ``DerCost`` ($/h).
+            ``{interface_bus: InterfaceP}`` (MW, injection positive) and ``DerCost`` plus,
+            with soft limits, the feeder's ``SlackCost`` ($/h).
 
         """
         if self.block is not None:
@@ -88,9 +129,19 @@ class FeederMarketExtension:
             raise RuntimeError(msg)
         block = pyo.Block(doc=f"LDA {self.name}: LinDistFlow feeder and DER offers")
         model.add_component(f"lda_{self.name}", block)
-        add_der_to_block(block, self.feeder, self.devices, self.blocks_per_device)
+        add_der_to_block(
+            block,
+            self.feeder,
+            self.devices,
+            self.blocks_per_device,
+            slack_limits=self.soft_limits,
+        )
+        cost = block.DerCost
+        if self.soft_limits:
+            opf.set_slack_penalty(self.feeder, block.feeder, self.slack_penalty_usd_per_mwh)
+            cost = block.DerCost + block.feeder.SlackCost
         self.block = block
-        return {self.interface_bus: block.feeder.InterfaceP}, block.DerCost
+        return {self.interface_bus: block.feeder.InterfaceP}, cost
 
     def set_interval(
         self, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, offers: Mapping[str, BidCurve]
@@ -119,6 +170,98 @@ class FeederMarketExtension:
         )
         self.feeder.set_operating_point(self.block.feeder, point)
         self.operating_point = point
+        self._fixed = (pd.Series(p_fixed_mw, dtype=float), pd.Series(q_fixed_mvar, dtype=float))
+
+    def relinearise_at_solution(self) -> float:
+        """Re-linearise the losses at the cleared set-points (mutable Params, in place).
+
+        Call after ``market.clear``; if the returned change is above your tolerance, clear
+        the market again with the same inputs (the new loss coefficients are pushed then).
+
+        Returns
+        -------
+        float
+            Largest change of a bus voltage (pu) between the cleared (linearised) state and
+            the model re-linearised at the cleared injections, i.e. the linearisation error
+            of the last clear at its own solution (~1e-6 pu after a re-clear).
+
+        Notes
+        -----
+        The new base point is :func:`~gridlayers.dso.offer_blocks.setpoint_operating_point`
+        of the forecast fixed injections and the cleared set-points, started from the
+        current base point. The next :meth:`set_interval` goes back to the midpoint point.
+
+        """
+        self._require_block()
+        if self._fixed is None:
+            msg = "call set_interval() and clear the market first"
+            raise RuntimeError(msg)
+        fb = self.block.feeder
+        vm_cleared = np.sqrt(np.maximum([pyo.value(fb.VmSq[b]) for b in self.feeder.buses], 0.0))
+        point = setpoint_operating_point(
+            self.feeder, self.devices, *self._fixed, self.setpoints_mw(), start=self.operating_point
+        )
+        self.feeder.set_operating_point(fb, point)
+        self.operating_point = point
+        return float(np.max(np.abs(np.sqrt(point.w_pu) - vm_cleared)))
+
+    def set_slack_penalty(self, penalty_usd_per_mwh: float) -> None:
+        """Change the slack price ($ per MW-equivalent and hour; soft limits only), in place."""
+        self._require_block()
+        if not self.soft_limits:
+            msg = "this extension was built with hard limits (slack_penalty_usd_per_mwh=None)"
+            raise RuntimeError(msg)
+        if not penalty_usd_per_mwh > 0:
+            msg = f"penalty_usd_per_mwh must be > 0, got {penalty_usd_per_mwh}"
+            raise ValueError(msg)
+        opf.set_slack_penalty(self.feeder, self.block.feeder, penalty_usd_per_mwh)
+        self.slack_penalty_usd_per_mwh = float(penalty_usd_per_mwh)
+
+    def slack_used(self) -> dict[str, float | int]:
+        """Return how much limit slack the last clear used (zeros if none or hard limits).
+
+        Returns
+        -------
+        dict
+            ``voltage_pu``: largest voltage slack of a bus (pu, outside
+            ``[vm_min_pu, vm_max_pu]``, to first order); ``buses``: buses with voltage
+            slack; ``thermal_mva``: total thermal slack (MVA); ``branches``: branches
+            with thermal slack; ``mw_equivalent``: voltage slack converted to MW at each
+            bus's sensitivity plus thermal slack (MW, the quantity priced at
+            ``slack_penalty_usd_per_mwh``); ``cost_usd_per_h``: the penalty in the
+            objective ($/h). Slack below ``SLACK_TOL_PU`` / ``SLACK_TOL_MVA`` counts as 0.
+
+        """
+        out: dict[str, float | int] = {
+            "voltage_pu": 0.0,
+            "buses": 0,
+            "thermal_mva": 0.0,
+            "branches": 0,
+            "mw_equivalent": 0.0,
+            "cost_usd_per_h": 0.0,
+        }
+        if not self.soft_limits:
+            return out
+        self._require_block()
+        fb = self.block.feeder
+        buses = list(fb.VM_SLACK_BUSES)
+        vm = np.array(
+            [max(pyo.value(fb.VmSlackLow[b]), pyo.value(fb.VmSlackHigh[b])) for b in buses]
+        )
+        vm = np.where(vm > SLACK_TOL_PU, vm, 0.0)
+        th = np.array([pyo.value(fb.ThermalSlack[k]) for k in fb.RATED_BRANCHES])
+        th = np.where(th > SLACK_TOL_MVA, th, 0.0)
+        vm_price = np.array([pyo.value(fb.slack_penalty_vm_usd_per_pu_h[b]) for b in buses])
+        th_price = float(pyo.value(fb.slack_penalty_thermal_usd_per_mvah))
+        out.update(
+            voltage_pu=float(vm.max(initial=0.0)),
+            buses=int(np.count_nonzero(vm)),
+            thermal_mva=float(th.sum()),
+            branches=int(np.count_nonzero(th)),
+            mw_equivalent=float(vm @ vm_price / th_price + th.sum()),
+            cost_usd_per_h=float(vm @ vm_price + th_price * th.sum()),
+        )
+        return out
 
     def _require_block(self) -> None:
         if self.block is None:

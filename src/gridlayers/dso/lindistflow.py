@@ -219,6 +219,26 @@ class LinDistFlowFeeder:
         p_pu, q_pu = self.node_vector(p_mw), self.node_vector(q_mvar)
         return self._linearised(p_pu, q_pu, operating_point, relinearise)
 
+    def interface_export_mw(
+        self,
+        p_mw: pd.Series | Mapping[int, float],
+        q_mvar: pd.Series | Mapping[int, float],
+        *,
+        operating_point: OperatingPoint,
+    ) -> float:
+        """Return the interface export (MW) of the model with losses linearised at a point.
+
+        Equals ``solve_power_flow(p_mw, q_mvar, operating_point=operating_point,
+        relinearise=0).interface_p_mw`` (one linear solve, no pandas result): what a pyomo
+        block after ``set_operating_point(block, operating_point)`` exports at these
+        injections.
+        """
+        p_pu, q_pu = self.node_vector(p_mw), self.node_vector(q_mvar)
+        point = solve_linear_branch_flow(
+            self.network, p_pu, q_pu, self.loss_coefficients(operating_point)
+        )
+        return interface_flow_pu(self.network, p_pu, q_pu, point)[0] * self.network.base_mva
+
     def _linearised(
         self,
         p_pu: np.ndarray,
@@ -282,6 +302,7 @@ class LinDistFlowFeeder:
         controllable_p_mw: Mapping[int, Any] | None = None,
         controllable_q_mvar: Mapping[int, Any] | None = None,
         enforce_limits: bool = True,
+        slack: bool = False,
     ) -> None:
         """Add the linear model to a pyomo block (once); inputs are mutable Params.
 
@@ -293,6 +314,10 @@ class LinDistFlowFeeder:
             Caller-built injections (MW, Mvar, injection positive) by pandapower bus.
         enforce_limits : bool
             If False, voltage and thermal limits are built but deactivated.
+        slack : bool
+            Soft limits with slack variables and a ``SlackCost`` expression ($/h) the
+            caller adds to its objective (see :mod:`gridlayers.dso.opf`,
+            :func:`~gridlayers.dso.opf.set_slack_penalty`).
 
         """
         opf.add_feeder_to_block(
@@ -301,6 +326,7 @@ class LinDistFlowFeeder:
             controllable_p_mw=controllable_p_mw or {},
             controllable_q_mvar=controllable_q_mvar or {},
             enforce_limits=enforce_limits,
+            slack=slack,
         )
 
     def set_fixed_injections(self, block: Any, p_mw: pd.Series, q_mvar: pd.Series) -> None:

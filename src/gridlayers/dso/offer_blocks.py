@@ -45,6 +45,7 @@ def add_der_to_block(
     blocks_per_device: int,
     *,
     enforce_limits: bool = True,
+    slack_limits: bool = False,
 ) -> None:
     """Build device offer blocks and the feeder model on ``block`` (once).
 
@@ -60,6 +61,8 @@ def add_der_to_block(
         Number of offer block slots per device.
     enforce_limits : bool
         Passed to :meth:`LinDistFlowFeeder.add_to_model`.
+    slack_limits : bool
+        Passed to :meth:`LinDistFlowFeeder.add_to_model` as ``slack`` (soft limits).
 
     """
     block.DEVICES = pyo.Set(initialize=list(device_bus), ordered=True, doc="DER device ids")
@@ -97,7 +100,12 @@ def add_der_to_block(
     for dev, bus in device_bus.items():
         per_bus[int(bus)] = per_bus.get(int(bus), 0.0) + block.DeviceP[dev]
     block.feeder = pyo.Block()
-    feeder.add_to_model(block.feeder, controllable_p_mw=per_bus, enforce_limits=enforce_limits)
+    feeder.add_to_model(
+        block.feeder,
+        controllable_p_mw=per_bus,
+        enforce_limits=enforce_limits,
+        slack=slack_limits,
+    )
 
 
 def check_offers(
@@ -168,11 +176,54 @@ def midpoint_operating_point(
     interval's inputs only, so an updated model and a freshly built one agree exactly.
 
     """
+    midpoints = {dev: 0.5 * (offers[dev].p_min_mw + offers[dev].p_max_mw) for dev in devices}
+    return setpoint_operating_point(feeder, devices, p_fixed_mw, q_fixed_mvar, midpoints)
+
+
+def setpoint_operating_point(
+    feeder: LinDistFlowFeeder,
+    devices: Mapping[str, int],
+    p_fixed_mw: pd.Series,
+    q_fixed_mvar: pd.Series,
+    setpoints_mw: Mapping[str, float],
+    start: OperatingPoint | None = None,
+) -> OperatingPoint:
+    """Return the loss-linearisation base point at which the model is exact for set-points.
+
+    Parameters
+    ----------
+    feeder : LinDistFlowFeeder
+        The feeder.
+    devices : mapping of str to int
+        Device id -> pandapower bus.
+    p_fixed_mw, q_fixed_mvar : pandas.Series
+        Uncontrolled net injection per bus (MW, Mvar, injection positive).
+    setpoints_mw : mapping of str to float
+        Net injection per device id (MW, injection positive).
+    start : OperatingPoint, optional
+        A nearby point (e.g. the base point of the solve that produced the set-points).
+
+    Returns
+    -------
+    OperatingPoint
+        Two direct linear solves of the injections: the first with the losses linearised
+        at ``start`` (or lossless), the second re-linearised at the first's solution (one
+        Newton step of the DistFlow equations; ~1e-6 pu from the AC power flow, see
+        ``docs/distribution-opf.md``).
+
+    """
+    p = injections_with_setpoints(devices, p_fixed_mw, setpoints_mw)
+    return feeder.solve_operating_point(p, q_fixed_mvar, operating_point=start, relinearise=1)
+
+
+def injections_with_setpoints(
+    devices: Mapping[str, int], p_fixed_mw: pd.Series, setpoints_mw: Mapping[str, float]
+) -> dict[int, float]:
+    """Return the fixed injections plus each device's set-point at its bus (MW, by bus)."""
     p = dict(pd.Series(p_fixed_mw, dtype=float).items())  # new buses append, as Series.loc
     for dev, bus in devices.items():
-        curve = offers[dev]
-        p[int(bus)] = p.get(int(bus), 0.0) + 0.5 * (curve.p_min_mw + curve.p_max_mw)
-    return feeder.solve_operating_point(p, q_fixed_mvar)
+        p[int(bus)] = p.get(int(bus), 0.0) + float(setpoints_mw[dev])
+    return p
 
 
 #: Compiled ``DeviceP`` evaluation per block (see :func:`device_setpoints`).

@@ -18,6 +18,26 @@ objectives serves three LPs; between them only the objective choice and the boun
   disaggregation of an award ``A`` at interface price ``lambda``, i.e. the least-cost DER
   dispatch delivering ``A`` (to ``delta``).
 
+**Re-linearisation** (``max_relinearisations``, default 3): the losses of the first
+disaggregation LP are linearised at the interval's midpoint point (as the virtual
+resource's). Then, up to ``max_relinearisations`` times, the losses are re-linearised at
+the solution's injections (:func:`~gridlayers.dso.offer_blocks.setpoint_operating_point`)
+and the LP is solved again, until no set-point moves by more than ``RELINEARISE_TOL_MW``.
+The dispatched point is then where the linear model is exact (~1e-6 pu against the AC
+power flow of the forecast), so the feeder limits hold on the AC power flow.
+
+The new linearisation also corrects the losses, so the last set-points no longer export
+exactly ``A`` but ``A'`` (the loss correction the midpoint linearisation missed: 1e-4 MW
+near the midpoint, 0.3 MW at the bottom of a wide range on the rural feeder). The
+re-solves hold the interchange in ``[min(A, A') - delta, max(A, A') + delta]``: within
+the correction the DSO trades its DER against the interchange at the interface price
+(the LP's ``- lambda P``), i.e. it fills the award with DER cheaper than ``lambda`` and
+does not buy a loss correction from a dearer block (which at a kink of the curve would
+also flip the DLMPs for a few kW). ``Disaggregation.interface_p_mw`` is the export the
+set-points produce, between ``A'`` and ``A``. If a limit makes that band infeasible, the
+interchange moves to the nearest deliverable export (one or two extra LPs); if even
+that fails, the last feasible solution is kept.
+
 DLMPs are the duals of the nodal balances ``PBalance`` of the disaggregation LP
 (:func:`gridlayers.dso.opf.dlmp_usd_per_mwh`): the marginal cost of serving one more MW
 at a bus with the interchange held at the award. The tiny band lets the interchange
@@ -31,8 +51,9 @@ by the LDA's own resources only and do not depend on ``lambda`` (layered pricing
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,13 +64,16 @@ from gridlayers.dso import opf
 from gridlayers.dso.lindistflow import LinDistFlowFeeder
 from gridlayers.dso.linear_system import OperatingPoint
 from gridlayers.dso.offer_blocks import (
+    InfeasibleDSOError,
     PersistentLP,
     add_der_to_block,
     bus_dlmp,
     check_offers,
     device_setpoints,
+    injections_with_setpoints,
     midpoint_operating_point,
     set_offers,
+    setpoint_operating_point,
 )
 from gridlayers.dso.virtual_resource import VirtualResource, interface_curve
 
@@ -60,6 +84,10 @@ AWARD_TOL_MW = 1e-6
 BINDING_TOL_MW = 1e-6
 #: Half-width of the interchange band in disaggregation, relative to ``|award|`` (-).
 AWARD_BAND_REL = 1e-7
+#: Re-linearisation stops when no device set-point moves by more than this (MW).
+RELINEARISE_TOL_MW = 1e-4
+#: Default number of re-linearisations at the solution (disaggregation and redispatch).
+DEFAULT_MAX_RELINEARISATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -73,13 +101,18 @@ class Disaggregation:
     dlmp_usd_per_mwh : pandas.Series
         DLMP per energised pandapower bus ($/MWh).
     interface_p_mw : float
-        Net export at the interface in the solution (MW); equals the award.
+        Net export at the interface in the solution (MW): the award (to ``1e-7 |award|``)
+        without re-linearisation; with it, the export of the set-points at the final
+        linearisation, between the award and the award minus the loss correction (see
+        module notes).
     cost_usd_per_h : float
         As-offered DER cost of the set-points ($/h), ``sum_d offer_d.cost(p_d)``.
     losses_p_mw : float
         Linearised losses: sum of all injections minus interface export (MW).
     solve_seconds : float
-        Wall time of the solve incl. Param updates (s).
+        Wall time of the solves incl. Param updates and re-linearisations (s).
+    relinearisations : int
+        Number of re-solves with the losses re-linearised at the previous solution.
 
     """
 
@@ -89,6 +122,7 @@ class Disaggregation:
     cost_usd_per_h: float
     losses_p_mw: float
     solve_seconds: float
+    relinearisations: int = 0
 
 
 class DSOOperator:
@@ -108,6 +142,17 @@ class DSOOperator:
         When a limit binds at the minimum or maximum export, the curve is rebuilt from
         this many exact cost segments (``binding_samples + 1`` extra LPs, only interface
         bounds change); 0 keeps the merit-order curve.
+    max_relinearisations : int
+        Re-solves of :meth:`disaggregate` and :meth:`redispatch` with the losses
+        re-linearised at the previous solution (see module notes); 0 linearises at the
+        interval's midpoint point only (and checks redispatch set-points there).
+
+    Attributes
+    ----------
+    operating_point : OperatingPoint
+        Loss-linearisation base point of the last solve (the interval's midpoint point
+        after :meth:`set_interval` / :meth:`virtual_resource`; the final point after
+        :meth:`disaggregate`).
 
     """
 
@@ -119,9 +164,13 @@ class DSOOperator:
         blocks_per_device: int = 6,
         max_blocks: int = 10,
         binding_samples: int = 4,
+        max_relinearisations: int = DEFAULT_MAX_RELINEARISATIONS,
     ) -> None:
         if blocks_per_device < 1 or max_blocks < 1:
             msg = "blocks_per_device and max_blocks must be >= 1"
+            raise ValueError(msg)
+        if max_relinearisations < 0:
+            msg = f"max_relinearisations must be >= 0, got {max_relinearisations}"
             raise ValueError(msg)
         unknown = [d for d, b in devices.items() if int(b) not in feeder.bus_node_bus]
         if unknown:
@@ -132,12 +181,13 @@ class DSOOperator:
         self.blocks_per_device = blocks_per_device
         self.max_blocks = max_blocks
         self.binding_samples = binding_samples
+        self.max_relinearisations = max_relinearisations
         self.model = self._build()
         self._lp = PersistentLP(self.model)
         self._offers: dict[str, BidCurve] | None = None
         self._fixed: tuple[pd.Series, pd.Series] | None = None
-        #: Loss-linearisation base point of the current interval.
         self.operating_point: OperatingPoint = feeder.base_point
+        self._interval_point: OperatingPoint = feeder.base_point
         self._redispatcher = None
 
     def _build(self) -> pyo.ConcreteModel:
@@ -196,7 +246,7 @@ class DSOOperator:
         self.feeder.set_fixed_injections(self.model.feeder, p_fixed, q_fixed)
         point = midpoint_operating_point(self.feeder, self.devices, p_fixed, q_fixed, offers)
         self.feeder.set_operating_point(self.model.feeder, point)
-        self.operating_point = point
+        self.operating_point = self._interval_point = point
         self._offers, self._fixed = dict(offers), (p_fixed, q_fixed)
         self._params_changed = True
 
@@ -356,28 +406,96 @@ class DSOOperator:
         lo, hi = getattr(self, "_range", (award, award))
         if lo - AWARD_TOL_MW <= award <= hi + AWARD_TOL_MW:
             award = min(max(award, lo), hi)
-        m, band = self.model, AWARD_BAND_REL * abs(award)
-        self._lp.set_bounds(m.feeder.InterfaceP, award - band, award + band)
+        m = self.model
+        if self.operating_point is not self._interval_point:  # a previous call re-linearised
+            self.feeder.set_operating_point(m.feeder, self._interval_point)
+            self.operating_point = self._interval_point
+            self._params_changed = True
+        self._set_award(award)
         price = float(interface_price_usd_per_mwh)
         if price != pyo.value(m.interface_price_usd_per_mwh):
             m.interface_price_usd_per_mwh.set_value(price)
             self._params_changed = True
         seconds = self._solve(m.DispatchCost)
-        duals = self._lp.duals(list(m.feeder.PBalance.values()))
-        return self._disaggregation(opf.dlmp_usd_per_mwh(m.feeder, duals), seconds)
+        result = self._disaggregation(seconds)
+        band = (award, award)
+        for _ in range(self.max_relinearisations):
+            start = time.perf_counter()
+            previous = (self.operating_point, band)
+            exported = self._relinearise_at(result.setpoints_mw)
+            band = (min(award, exported), max(award, exported))
+            self._set_award(*band)
+            try:
+                try:
+                    self._solve(m.DispatchCost)
+                except InfeasibleDSOError:  # a limit binds at the new point: nearest export
+                    band = self._nearest_deliverable(band)
+                    self._set_award(*band)
+                    self._solve(m.DispatchCost)
+            except InfeasibleDSOError:  # keep the last feasible solution
+                self.operating_point, band = previous
+                self.feeder.set_operating_point(m.feeder, self.operating_point)
+                self._set_award(*band)
+                self._params_changed = True
+                seconds += time.perf_counter() - start
+                break
+            seconds += time.perf_counter() - start
+            moved = max(
+                (abs(v - result.setpoints_mw[d]) for d, v in device_setpoints(m).items()),
+                default=0.0,
+            )
+            result = self._disaggregation(seconds, result.relinearisations + 1)
+            if moved <= RELINEARISE_TOL_MW:
+                break
+        return replace(result, solve_seconds=seconds)
 
-    def _disaggregation(self, node_dlmp: pd.Series, seconds: float) -> Disaggregation:
+    def _set_award(self, low: float, high: float | None = None) -> None:
+        """Hold ``InterfaceP`` in ``[low, high]`` (MW) widened by ``AWARD_BAND_REL`` each side."""
+        high = low if high is None else high
+        self._lp.set_bounds(
+            self.model.feeder.InterfaceP,
+            low - AWARD_BAND_REL * abs(low),
+            high + AWARD_BAND_REL * abs(high),
+        )
+
+    def _relinearise_at(self, setpoints_mw: Mapping[str, float]) -> float:
+        """Re-linearise the losses at the fixed injections plus ``setpoints_mw`` (in place).
+
+        Returns the interface export (MW) of ``setpoints_mw`` under the new linearisation.
+        """
+        p_fixed, q_fixed = self._fixed
+        point = setpoint_operating_point(
+            self.feeder, self.devices, p_fixed, q_fixed, setpoints_mw, start=self.operating_point
+        )
+        self.feeder.set_operating_point(self.model.feeder, point)
+        self.operating_point = point
+        self._params_changed = True
+        p = injections_with_setpoints(self.devices, p_fixed, setpoints_mw)
+        return self.feeder.interface_export_mw(p, q_fixed, operating_point=point)
+
+    def _nearest_deliverable(self, band: tuple[float, float]) -> tuple[float, float]:
+        """Return the deliverable export nearest to ``band`` (MW, as a band) at this point."""
+        p_hi, _, _ = self._export_extreme(self.model.MaxExport)
+        if band[0] >= p_hi:
+            return p_hi, p_hi
+        p_lo, _, _ = self._export_extreme(self.model.MinExport)
+        return p_lo, p_lo
+
+    def _disaggregation(self, seconds: float, relinearisations: int = 0) -> Disaggregation:
+        """Read the solved disaggregation LP (set-points, DLMPs, cost)."""
         m = self.model
+        duals = self._lp.duals(list(m.feeder.PBalance.values()))
         setpoints = device_setpoints(m)
         p_int = float(pyo.value(m.feeder.InterfaceP))
         fixed = sum(float(pyo.value(m.feeder.p_fixed_mw[b])) for b in m.feeder.BUSES)
         return Disaggregation(
             setpoints_mw=setpoints,
-            dlmp_usd_per_mwh=bus_dlmp(self.feeder, node_dlmp),
+            dlmp_usd_per_mwh=bus_dlmp(self.feeder, opf.dlmp_usd_per_mwh(m.feeder, duals)),
             interface_p_mw=p_int,
             cost_usd_per_h=float(pyo.value(m.DerCost)),
             losses_p_mw=fixed + sum(setpoints.values()) - p_int,
             solve_seconds=seconds,
+            relinearisations=relinearisations,
         )
 
     # ------------------------------------------------------- other paradigms
@@ -396,12 +514,23 @@ class DSOOperator:
         from gridlayers.dso.redispatch import Redispatcher
 
         if self._redispatcher is None:  # built once, on first use
-            self._redispatcher = Redispatcher(self.feeder, self.devices, self.blocks_per_device)
+            self._redispatcher = Redispatcher(
+                self.feeder,
+                self.devices,
+                self.blocks_per_device,
+                max_relinearisations=self.max_relinearisations,
+            )
+        self._redispatcher.max_relinearisations = self.max_relinearisations
         return self._redispatcher.redispatch(
             setpoints_mw, p_fixed_mw, q_fixed_mvar, offers, interface_price_usd_per_mwh
         )
 
-    def market_extension(self, interface_bus: int, name: str | None = None):  # noqa: ANN201
+    def market_extension(  # noqa: ANN201 - FeederMarketExtension
+        self,
+        interface_bus: int,
+        name: str | None = None,
+        slack_penalty_usd_per_mwh: float | None | str = "default",
+    ):
         """Total TSO: return a :class:`~gridlayers.dso.extension.FeederMarketExtension`.
 
         Parameters
@@ -410,14 +539,24 @@ class DSOOperator:
             Transmission (pandapower) bus of the T–D interface.
         name : str, optional
             Block name suffix in the market model (unique per LDA); default ``bus<k>``.
+        slack_penalty_usd_per_mwh : float or None, optional
+            Price of feeder-limit slack ($ per MW-equivalent and hour); ``None``: hard
+            limits; default
+            :data:`~gridlayers.dso.extension.DEFAULT_SLACK_PENALTY_USD_PER_MWH`.
 
         """
-        from gridlayers.dso.extension import FeederMarketExtension
+        from gridlayers.dso.extension import (
+            DEFAULT_SLACK_PENALTY_USD_PER_MWH,
+            FeederMarketExtension,
+        )
 
+        if slack_penalty_usd_per_mwh == "default":
+            slack_penalty_usd_per_mwh = DEFAULT_SLACK_PENALTY_USD_PER_MWH
         return FeederMarketExtension(
             self.feeder,
             self.devices,
             interface_bus,
             blocks_per_device=self.blocks_per_device,
             name=name,
+            slack_penalty_usd_per_mwh=slack_penalty_usd_per_mwh,
         )

@@ -15,6 +15,18 @@ Components added to a block by :func:`add_feeder_to_block` (``b`` a model bus,
 * ``VmMin``/``VmMax`` on ``VmSq`` and ``ThermalLimit[k, m]``: a regular polygon with
   ``N_FACETS`` sides inscribed in the circle ``|S| <= s_max_mva``.
 
+With ``slack=True`` (soft limits, used by the Total-TSO market extension) the limits get
+non-negative slack variables priced in ``SlackCost`` ($/h):
+
+* ``VmSlackLow[b]``, ``VmSlackHigh[b]`` (pu): ``VmSq[b] >= vm_min^2 - 2 vm_min VmSlackLow[b]``
+  and ``VmSq[b] <= vm_max^2 + 2 vm_max VmSlackHigh[b]``, i.e. the band widened by the
+  slack in pu to first order (exactly ``s -+ s^2 / (2 vm) + ...``: 5e-5 pu off at
+  ``s = 0.01`` pu, 3e-4 pu at 0.024 pu);
+* ``ThermalSlack[k]`` (MVA): the polygon's radius ``s_max_mva`` grows by the slack;
+* ``SlackCost = sum_b slack_penalty_vm_usd_per_pu_h[b] (VmSlackLow[b] + VmSlackHigh[b])
+  + slack_penalty_thermal_usd_per_mvah * sum_k ThermalSlack[k]`` (mutable Params, see
+  :func:`set_slack_penalty`).
+
 """
 
 from __future__ import annotations
@@ -37,6 +49,10 @@ if TYPE_CHECKING:
 N_FACETS = 12
 #: Loss-model coefficients with a smaller effect (pu) than this are written as zero.
 TINY_COEF = 1e-9
+#: Floor of the voltage sensitivity used to price voltage slack (pu per MW): buses stiffer
+#: than this (the substation busbar) are priced as if they had it, which caps the voltage
+#: penalty at ``penalty_usd_per_mwh / MIN_VM_SENSITIVITY_PU_PER_MW`` ($/h per pu).
+MIN_VM_SENSITIVITY_PU_PER_MW = 1e-4
 
 
 def _edge_limits_mva(feeder: LinDistFlowFeeder) -> dict[int, float]:
@@ -181,22 +197,78 @@ def _balance(
     return expr + inflow - base * sh_b[i] * blk.VmSq[b] / rn.tap_c[i] ** 2 == 0
 
 
-def _add_limits(feeder: LinDistFlowFeeder, block: Any, enforce: bool) -> None:
-    """Add voltage and thermal limits (deactivated unless ``enforce``)."""
+def voltage_sensitivity_pu_per_mw(feeder: LinDistFlowFeeder) -> dict[int, float]:
+    """Return each model bus's driving-point voltage sensitivity ``dV_b/dP_b`` (pu per MW).
+
+    Notes
+    -----
+    In LinDistFlow one MW injected at ``b`` raises ``w_b = V_b^2`` by ``2 R_b / S_base``
+    with ``R_b`` the series resistance (pu) of the path from the root to ``b``, so
+    ``dV_b/dP_b ~ R_b / S_base`` (taps, shunts and losses ignored; within 7 % of a
+    numerical perturbation on the bundled SimBench feeders). The root gets 0.
+
+    """
+    rn = feeder.network
+    r_path = np.zeros(rn.n_nodes)
+    for c in range(1, rn.n_nodes):  # breadth-first order: a parent precedes its children
+        r_path[c] = r_path[rn.parent[c]] + rn.r_pu[c]
+    return {b: float(r_path[i] / rn.base_mva) for i, b in enumerate(feeder.buses)}
+
+
+def _add_limits(feeder: LinDistFlowFeeder, block: Any, enforce: bool, slack: bool) -> None:
+    """Add voltage and thermal limits (deactivated unless ``enforce``), soft if ``slack``."""
     inner = feeder.buses[1:]
-    block.VmMin = pyo.Constraint(
-        inner, rule=lambda blk, b: blk.VmSq[b] >= blk.vm_min_pu[b] ** 2, doc="pu^2"
-    )
-    block.VmMax = pyo.Constraint(
-        inner, rule=lambda blk, b: blk.VmSq[b] <= blk.vm_max_pu[b] ** 2, doc="pu^2"
-    )
+    if slack:
+        nonneg = {"within": pyo.NonNegativeReals, "initialize": 0.0}
+        block.VmSlackLow = pyo.Var(inner, doc="voltage below vm_min_pu (pu)", **nonneg)
+        block.VmSlackHigh = pyo.Var(inner, doc="voltage above vm_max_pu (pu)", **nonneg)
+        block.ThermalSlack = pyo.Var(
+            block.RATED_BRANCHES, doc="apparent power above s_max_mva (MVA)", **nonneg
+        )
+        mut = {"mutable": True, "within": pyo.NonNegativeReals, "initialize": 0.0}
+        block.slack_penalty_vm_usd_per_pu_h = pyo.Param(
+            inner, doc="price of voltage slack ($/h per pu)", **mut
+        )
+        block.slack_penalty_thermal_usd_per_mvah = pyo.Param(
+            doc="price of thermal slack ($/MVAh)", **mut
+        )
+        block.VM_SLACK_BUSES = pyo.Set(initialize=inner, ordered=True, doc="non-root buses")
+        block.SlackCost = pyo.Expression(
+            expr=sum(
+                block.slack_penalty_vm_usd_per_pu_h[b]
+                * (block.VmSlackLow[b] + block.VmSlackHigh[b])
+                for b in inner
+            )
+            + block.slack_penalty_thermal_usd_per_mvah
+            * sum(block.ThermalSlack[k] for k in block.RATED_BRANCHES),
+            doc="penalty of the limit slack ($/h)",
+        )
+
+        def vm_min(blk: Any, b: int) -> Any:
+            low = blk.vm_min_pu[b]
+            return blk.VmSq[b] >= low**2 - 2.0 * low * blk.VmSlackLow[b]
+
+        def vm_max(blk: Any, b: int) -> Any:
+            high = blk.vm_max_pu[b]
+            return blk.VmSq[b] <= high**2 + 2.0 * high * blk.VmSlackHigh[b]
+
+    else:
+
+        def vm_min(blk: Any, b: int) -> Any:
+            return blk.VmSq[b] >= blk.vm_min_pu[b] ** 2
+
+        def vm_max(blk: Any, b: int) -> Any:
+            return blk.VmSq[b] <= blk.vm_max_pu[b] ** 2
+
+    block.VmMin = pyo.Constraint(inner, rule=vm_min, doc="pu^2")
+    block.VmMax = pyo.Constraint(inner, rule=vm_max, doc="pu^2")
     cos_half = math.cos(math.pi / N_FACETS)
 
     def facet(blk: Any, k: int, m: int) -> Any:
         theta = (2 * m + 1) * math.pi / N_FACETS
+        limit = blk.s_max_mva[k] + blk.ThermalSlack[k] if slack else blk.s_max_mva[k]
         return (
-            math.cos(theta) * blk.BranchP[k] + math.sin(theta) * blk.BranchQ[k]
-            <= cos_half * blk.s_max_mva[k]
+            math.cos(theta) * blk.BranchP[k] + math.sin(theta) * blk.BranchQ[k] <= cos_half * limit
         )
 
     block.ThermalLimit = pyo.Constraint(
@@ -214,6 +286,7 @@ def add_feeder_to_block(
     controllable_p_mw: Mapping[int, Any],
     controllable_q_mvar: Mapping[int, Any],
     enforce_limits: bool,
+    slack: bool = False,
 ) -> None:
     """Build the feeder model on ``block`` (once); inputs are mutable Params.
 
@@ -227,6 +300,10 @@ def add_feeder_to_block(
         Extra injections (MW, Mvar, injection positive) per pandapower bus.
     enforce_limits : bool
         If False, voltage and thermal limits are built but deactivated.
+    slack : bool
+        Soft limits: add the slack variables and ``SlackCost`` ($/h) of the module notes
+        (penalties 0 until :func:`set_slack_penalty`). The caller adds ``SlackCost`` to
+        its objective.
 
     """
     _add_components(feeder, block)
@@ -239,8 +316,40 @@ def add_feeder_to_block(
         block.BUSES, rule=lambda blk, b: sum(ctrl_q[b]), doc="controllable injection (Mvar)"
     )
     _add_physics(feeder, block)
-    _add_limits(feeder, block, enforce_limits)
+    _add_limits(feeder, block, enforce_limits, slack)
     set_loss_coefficients(feeder, block, feeder.loss_coefficients(feeder.base_point))
+
+
+def set_slack_penalty(feeder: LinDistFlowFeeder, block: Any, penalty_usd_per_mwh: float) -> None:
+    """Price a soft-limit block's slack in MW-equivalent terms (mutable Params, in place).
+
+    Parameters
+    ----------
+    feeder : LinDistFlowFeeder
+        The feeder of ``block``.
+    block : pyomo Block
+        Built by :func:`add_feeder_to_block` with ``slack=True``.
+    penalty_usd_per_mwh : float
+        Price of one MW-equivalent of slack for one hour ($/MWh).
+
+    Notes
+    -----
+    Thermal slack costs ``penalty_usd_per_mwh`` per MVA (one MVA over the limit is about
+    one MW of flow the market failed to relieve). Voltage slack at bus ``b`` costs
+    ``penalty_usd_per_mwh / max(s_b, MIN_VM_SENSITIVITY_PU_PER_MW)`` per pu, with ``s_b``
+    the bus's voltage sensitivity (:func:`voltage_sensitivity_pu_per_mw`): as much as
+    injecting or withdrawing the MW at ``b`` that would move its voltage by that much.
+
+    """
+    sens = voltage_sensitivity_pu_per_mw(feeder)
+    store_floats(
+        block.slack_penalty_vm_usd_per_pu_h,
+        {
+            b: float(penalty_usd_per_mwh) / max(sens[b], MIN_VM_SENSITIVITY_PU_PER_MW)
+            for b in block.VM_SLACK_BUSES
+        },
+    )
+    block.slack_penalty_thermal_usd_per_mvah.set_value(float(penalty_usd_per_mwh))
 
 
 def _per_model_bus(

@@ -19,6 +19,16 @@ Let ``s_d`` be the aggregator set-point of device ``d`` and ``x^0_{dk}`` its blo
 with the interface export free (the change is settled at the interface price
 ``lambda``) and ``epsilon = 1e-3`` $/MWh preferring the smallest move.
 
+**Where the model is linearised** (``max_relinearisations > 0``, the default): the
+aggregators' set-points are checked with the losses linearised at exactly those
+set-points (:func:`~gridlayers.dso.offer_blocks.setpoint_operating_point`, ~1e-6 pu from
+the AC power flow of the forecast), not at the midpoint of the offers, so neither a
+violation is missed nor a phantom one corrected. After a correction the losses are
+re-linearised at the corrected set-points and the LP solved again, at most
+``max_relinearisations`` times, until no set-point moves by more than 1e-4 MW. With
+``max_relinearisations = 0`` both happen at the interval's midpoint point (the behaviour
+before re-linearisation existed).
+
 **Redispatch cost** (``Redispatch.redispatch_cost_usd_per_h``, $/h, always >= 0) is the
 compensation for the as-bid opportunity cost of every moved MW, valued at the interface
 price: ``sum_{d,k} |lambda - pi_dk| |x_dk - x^0_dk|``. A curtailed block priced ``pi``
@@ -31,6 +41,7 @@ the DER cost change plus the interface energy replaced at ``lambda``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -41,12 +52,14 @@ import pyomo.environ as pyo
 from gridlayers.domain.bid_curve import BidCurve
 from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
 from gridlayers.dso.offer_blocks import (
+    InfeasibleDSOError,
     PersistentLP,
     add_der_to_block,
     check_offers,
     device_setpoints,
     midpoint_operating_point,
     set_offers,
+    setpoint_operating_point,
 )
 from gridlayers.highs_params import store_floats
 
@@ -55,6 +68,8 @@ EPSILON_USD_PER_MWH = 1e-3
 #: Tolerances when counting violations of the linear model (pu, percent).
 VM_TOL_PU = 1e-6
 LOADING_TOL_PERCENT = 1e-4
+#: Re-linearisation stops when no device set-point moves by more than this (MW).
+RELINEARISE_TOL_MW = 1e-4
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,9 @@ class Redispatch:
     interface_p_mw : float
         Linear-model interface export at the corrected set-points (MW).
     solve_seconds : float
-        Wall time of the LP (0 when nothing had to change) (s).
+        Wall time of the LPs and re-linearisations (0 when nothing had to change) (s).
+    relinearisations : int
+        Re-solves with the losses re-linearised at the previous correction.
 
     """
 
@@ -88,6 +105,7 @@ class Redispatch:
     changed_mw: float
     interface_p_mw: float
     solve_seconds: float
+    relinearisations: int = 0
 
 
 def count_violations(feeder: LinDistFlowFeeder, state: LinDistFlowResult) -> int:
@@ -121,14 +139,22 @@ class Redispatcher:
         Device id -> pandapower bus.
     blocks_per_device : int
         Offer block slots per device.
+    max_relinearisations : int
+        See the module notes (0: check and correct at the midpoint point only).
 
     """
 
     def __init__(
-        self, feeder: LinDistFlowFeeder, devices: Mapping[str, int], blocks_per_device: int
+        self,
+        feeder: LinDistFlowFeeder,
+        devices: Mapping[str, int],
+        blocks_per_device: int,
+        *,
+        max_relinearisations: int = 3,
     ) -> None:
         self.feeder, self.devices = feeder, dict(devices)
         self.blocks_per_device = blocks_per_device
+        self.max_relinearisations = max_relinearisations
         m = pyo.ConcreteModel(name="gridlayers_dso_redispatch")
         add_der_to_block(m, feeder, self.devices, blocks_per_device)
         mut = {"mutable": True, "within": pyo.Reals, "initialize": 0.0}
@@ -185,9 +211,14 @@ class Redispatcher:
 
         """
         check_offers(offers, self.devices, self.blocks_per_device)
-        point = midpoint_operating_point(
-            self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, offers
-        )
+        if self.max_relinearisations > 0:
+            point = setpoint_operating_point(
+                self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, setpoints_mw
+            )
+        else:
+            point = midpoint_operating_point(
+                self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, offers
+            )
         before = self.state(setpoints_mw, p_fixed_mw, q_fixed_mvar, point)
         n_before = count_violations(self.feeder, before)
         if n_before == 0:
@@ -203,6 +234,24 @@ class Redispatcher:
         )
         seconds = self._lp.solve()
         new = device_setpoints(m)
+        n_relin = 0
+        for _ in range(self.max_relinearisations):
+            start = time.perf_counter()
+            moved_point = setpoint_operating_point(
+                self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, new, start=point
+            )
+            self.feeder.set_operating_point(m.feeder, moved_point)
+            try:
+                self._lp.solve()
+            except InfeasibleDSOError:  # keep the last correction and its point
+                self.feeder.set_operating_point(m.feeder, point)
+                seconds += time.perf_counter() - start
+                break
+            seconds += time.perf_counter() - start
+            point, previous, new = moved_point, new, device_setpoints(m)
+            n_relin += 1
+            if max((abs(new[d] - previous[d]) for d in new), default=0.0) <= RELINEARISE_TOL_MW:
+                break
         cost = sum(
             weights[key] * (pyo.value(m.RaiseBlock[key]) + pyo.value(m.LowerBlock[key]))
             for key in weights
@@ -216,6 +265,7 @@ class Redispatcher:
             changed_mw=float(np.sum([abs(new[d] - setpoints_mw[d]) for d in new])),
             interface_p_mw=float(after.interface_p_mw),
             solve_seconds=seconds,
+            relinearisations=n_relin,
         )
 
     def _fills_and_weights(

@@ -237,18 +237,47 @@ class FeederConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    """Operating limits used to count violations in the physics layer."""
+    """Operating limits of an LDA's feeder.
+
+    The physics layer counts violations against them; the DSO (and the TSO under
+    ``total_tso``) plans voltages within the band narrowed by ``voltage_margin_pu``.
+    """
 
     vm_min_pu: float = Field(DEFAULT_VM_MIN_PU, gt=0.0, description="Lower voltage limit (pu).")
     vm_max_pu: float = Field(DEFAULT_VM_MAX_PU, gt=0.0, description="Upper voltage limit (pu).")
     max_loading_percent: float = Field(
         DEFAULT_MAX_LOADING_PERCENT, gt=0.0, description="Line/transformer loading limit (%)."
     )
+    voltage_margin_pu: float = Field(
+        0.0025,
+        ge=0.0,
+        lt=0.05,
+        description=(
+            "Voltage margin (pu) for forecast error: the DSO (and the TSO under total_tso) "
+            "plans feeder voltages within [vm_min_pu + margin, vm_max_pu - margin]; the "
+            "physics layer still counts violations against [vm_min_pu, vm_max_pu]."
+        ),
+    )
+    slack_penalty_usd_per_mwh: float = Field(
+        5000.0,
+        gt=0.0,
+        description=(
+            "total_tso: price of feeder voltage/thermal limit slack in the TSO market "
+            "($ per MW-equivalent and hour; see docs/dso.md). Above every DER offer, "
+            "below the value of lost load."
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> LimitsConfig:
         if self.vm_min_pu >= self.vm_max_pu:
             msg = f"vm_min_pu ({self.vm_min_pu}) must be below vm_max_pu ({self.vm_max_pu})"
+            raise ValueError(msg)
+        if self.vm_min_pu + self.voltage_margin_pu >= self.vm_max_pu - self.voltage_margin_pu:
+            msg = (
+                f"voltage_margin_pu ({self.voltage_margin_pu}) leaves no voltage band between "
+                f"vm_min_pu ({self.vm_min_pu}) and vm_max_pu ({self.vm_max_pu})"
+            )
             raise ValueError(msg)
         return self
 
