@@ -67,15 +67,17 @@ def test_run_matches_direct_recomputation(small_run: tuple) -> None:
                 f"WHERE interval={k} AND lda='{lda.name}'",
             )
             assert stored[0] == pytest.approx((r.p_import_mw, r.losses_mw), abs=1e-9)
+        # the real-time stage: actual bulk load plus the realised AC imports
         cleared = market.clear(
             load_p_mw=net.load.p_mw * net.load.scaling * scale[k], extra_load_mw=extra
         )
-        cost = _table(out, f"SELECT total_cost_usd FROM market_interval WHERE interval={k}")[0][0]
-        assert cost == pytest.approx(cleared.cost_usd_per_h * 0.25, rel=1e-9)
+        cost = _table(out, f"SELECT generation_cost_usd FROM market_interval WHERE interval={k}")
+        assert cost[0][0] == pytest.approx(cleared.generation_cost_usd_per_h * 0.25, rel=1e-9)
         for lda in scenario.ldas:
             lmp = _table(
                 out,
-                f"SELECT lmp_usd_per_mwh FROM lmp WHERE interval={k} AND bus={lda.interface_bus}",
+                f"SELECT lmp_rt_usd_per_mwh FROM lmp WHERE interval={k} "
+                f"AND bus={lda.interface_bus}",
             )[0][0]
             assert lmp == pytest.approx(cleared.lmp.at[lda.interface_bus], rel=1e-7)
 
@@ -87,9 +89,12 @@ def test_summary_kpis_agree_with_stored_series(small_run: tuple) -> None:
     kpis = summary["paradigms"]["passive"]
     assert summary["status"] == "completed"
     assert kpis["intervals"] == 4
-    total = _table(out, "SELECT sum(total_cost_usd) FROM market_interval")[0][0]
-    assert kpis["total_cost"] == pytest.approx(total)  # no DER, no unserved energy: TSO objective
-    assert kpis["imbalance_cost"] == 0.0  # passive: the TSO cleared the realised flows
+    total = _table(out, "SELECT sum(generation_cost_usd) FROM market_interval")[0][0]
+    assert kpis["total_cost"] == pytest.approx(total)  # no DER, no unserved energy: generation
+    realised = _table(out, "SELECT sum(realised_injection_mw) FROM interface_interval")[0][0]
+    imports = _table(out, "SELECT sum(p_import_mw) FROM feeder_interval")[0][0]
+    assert realised == pytest.approx(-imports, abs=1e-9)  # the real-time stage saw the physics
+    assert kpis["imbalance_mwh"] > 0.0  # passive decides on forecasts, too
     imports = _table(out, "SELECT sum(p_import_mw) FROM feeder_interval")[0][0]
     assert kpis["lda_import_mwh"] == pytest.approx(imports * 0.25)
     n_buses = _table(out, "SELECT count(*) FROM bus_voltage WHERE interval=0")[0][0]
@@ -151,7 +156,7 @@ def test_cli_run_writes_summary(small_run: tuple, tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    assert "total cost [$]" in done.stdout
+    assert "total resource cost [$]" in done.stdout
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["status"] == "completed"
 
 

@@ -18,11 +18,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 #: Linearisation tolerance of the DSO's feeder model against AC power flow (pu).
 LINEAR_TOL_PU = 0.005
+#: What forecast error may add to a coordinated paradigm's AC voltage beyond the DSO's
+#: voltage margin (pu); the linearisation itself is exact at the decision.
+FORECAST_TOL_PU = 0.001
 REQUIRED = {
-    "total_cost", "generation_cost", "der_cost", "redispatch_cost", "imbalance_cost",
+    "total_cost", "generation_cost", "der_cost", "stored_energy_value", "redispatch_cost",
+    "deviation_settlement", "imbalance_mwh", "payments", "forward_generation_cost",
     "unserved_energy_mwh", "losses_mwh", "voltage_violations", "thermal_violations",
     "min_voltage_pu", "max_voltage_pu", "max_loading_percent", "nonconverged_powerflows",
     "tso_variables", "tso_constraints", "interface_values_exchanged", "wall_seconds",
+    "slack_intervals",
 }  # fmt: skip
 
 
@@ -68,8 +73,9 @@ def test_summary_has_every_kpi_for_every_paradigm(congested: dict) -> None:
     for name, kpis in congested["paradigms"].items():
         assert set(kpis) >= REQUIRED, f"{name} misses {REQUIRED - set(kpis)}"
         assert kpis["intervals"] == 3
-        parts = ("generation_cost", "der_cost", "redispatch_cost", "imbalance_cost")
-        assert kpis["total_cost"] == pytest.approx(sum(kpis[p] for p in parts), rel=1e-9)
+        resource = kpis["generation_cost"] + kpis["der_cost"] - kpis["stored_energy_value"]
+        assert kpis["total_cost"] == pytest.approx(resource, rel=1e-9)
+        assert kpis["payments"]["net"] == pytest.approx(0.0, abs=1e-6 * kpis["generation_cost"])
 
 
 def test_congested_scenario_is_congested_without_coordination(congested: dict) -> None:
@@ -84,7 +90,7 @@ def test_minimal_dso_pays_for_tier_bypassing(congested: dict) -> None:
     assert minimal["redispatch_cost"] > 0.0 or minimal["max_voltage_pu"] > 1.05 + LINEAR_TOL_PU
     for layered in ("total_tso", "total_dso"):
         assert p[layered]["redispatch_cost"] == 0.0
-        assert _worst_overvoltage(congested["_out"], layered) <= 1.05 + LINEAR_TOL_PU, layered
+        assert _worst_overvoltage(congested["_out"], layered) <= 1.05 + FORECAST_TOL_PU, layered
         assert p[layered]["thermal_violations"] == 0
 
 
@@ -95,13 +101,6 @@ def test_total_tso_problem_is_larger_than_total_dso(congested: dict) -> None:
     assert (
         p["total_tso"]["interface_values_exchanged"] > p["total_dso"]["interface_values_exchanged"]
     )
-
-
-def test_without_feeder_congestion_central_and_layered_cost_the_same(uncongested: dict) -> None:
-    p = uncongested["paradigms"]
-    assert p["total_dso"]["voltage_violations"] == 0
-    tso, dso = p["total_tso"]["total_cost"], p["total_dso"]["total_cost"]
-    assert dso == pytest.approx(tso, rel=1e-3)
 
 
 def _total_dso_with(tmp: Path, strategy: str) -> float:
@@ -125,11 +124,11 @@ def _total_dso_with(tmp: Path, strategy: str) -> float:
 def test_dso_strategies_are_chosen_by_the_scenario(tmp_path: Path) -> None:
     optimal = _total_dso_with(tmp_path, "optimal")
     pro_rata = _total_dso_with(tmp_path, "pro_rata")
-    assert optimal["max_voltage_pu"] <= 1.05 + LINEAR_TOL_PU
+    assert optimal["max_voltage_pu"] <= 1.05 + FORECAST_TOL_PU
     assert optimal["dso_infeasible_intervals"] == 0
     # the network-blind split overvolts the feeder where the optimal DSO does not
     assert pro_rata["max_voltage_pu"] > 1.05
-    assert pro_rata["max_voltage_pu"] > optimal["max_voltage_pu"] + LINEAR_TOL_PU
+    assert pro_rata["max_voltage_pu"] > 1.05 + FORECAST_TOL_PU
 
 
 def test_infeasible_dso_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -172,7 +171,7 @@ def test_subprocess_feeders_and_market_match_in_process_under_total_dso(tmp_path
         assert outcome.ok, outcome.summary["error"]
         con = duckdb.connect(str(tmp_path / mode / "results.duckdb"), read_only=True)
         results[mode] = con.execute(
-            "SELECT f.p_import_mw, m.total_cost_usd FROM feeder_interval f "
+            "SELECT f.p_import_mw, m.generation_cost_usd FROM feeder_interval f "
             "JOIN market_interval m USING (paradigm, interval) ORDER BY interval"
         ).fetchall()
         con.close()

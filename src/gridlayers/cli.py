@@ -197,14 +197,16 @@ def _advance(bar: Progress, task: Any) -> Callable[[str, int], None]:
     return advance
 
 
+#: (KPI key, label, format) rows of the summary table; resource costs first, then physics.
 _ROWS = (
     ("intervals", "intervals", "{:.0f}"),
-    ("total_cost", "total cost [$]", "{:,.0f}"),
-    ("generation_cost", "generation cost [$]", "{:,.0f}"),
-    ("der_cost", "DER cost [$]", "{:,.0f}"),
-    ("redispatch_cost", "redispatch cost [$]", "{:,.0f}"),
-    ("imbalance_cost", "imbalance cost [$]", "{:,.0f}"),
-    ("unserved_energy_mwh", "unserved energy [MWh]", "{:.3f}"),
+    ("total_cost", "total resource cost [$]", "{:,.0f}"),
+    ("generation_cost", "  realised generation [$]", "{:,.0f}"),
+    ("der_cost", "  DER cost [$]", "{:,.0f}"),
+    ("stored_energy_value", "  minus stored energy value [$]", "{:,.0f}"),
+    ("unserved_energy_mwh", "  unserved energy [MWh]", "{:.3f}"),
+    ("forward_generation_cost", "forward generation cost [$]", "{:,.0f}"),
+    ("imbalance_mwh", "interface deviation [MWh]", "{:.2f}"),
     ("lda_import_mwh", "LDA import [MWh]", "{:,.2f}"),
     ("losses_mwh", "feeder losses [MWh]", "{:.3f}"),
     ("der_curtailed_mwh", "DER curtailed [MWh]", "{:.3f}"),
@@ -214,11 +216,23 @@ _ROWS = (
     ("max_voltage_pu", "max voltage [pu]", "{:.4f}"),
     ("max_loading_percent", "max loading [%]", "{:.1f}"),
     ("nonconverged_powerflows", "non-converged power flows", "{:.0f}"),
+    ("dso_infeasible_intervals", "DSO infeasible [LDA-int.]", "{:.0f}"),
+    ("slack_intervals", "TSO feeder slack [intervals]", "{:.0f}"),
     ("tso_variables", "TSO variables", "{:.0f}"),
     ("tso_constraints", "TSO constraints", "{:.0f}"),
     ("interface_values_exchanged", "values across T-D interfaces", "{:,.0f}"),
     ("tso_solve_seconds", "TSO solve time [s]", "{:.2f}"),
     ("wall_seconds", "wall time [s]", "{:.1f}"),
+)
+#: Payment rows ($ over the horizon, positive = received; they net to zero).
+_PAYMENTS = (
+    ("generators", "paid to generators [$]"),
+    ("bulk_loads", "paid to bulk loads [$]"),
+    ("ldas", "paid to LDAs [$]"),
+    ("aggregators", "paid to aggregators [$]"),
+    ("dsos", "paid to DSOs [$]"),
+    ("tso_congestion_rent", "TSO congestion rent [$]"),
+    ("net", "payments net [$]"),
 )
 
 
@@ -228,17 +242,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_column("KPI")
     for name in paradigms:
         table.add_column(name, justify="right")
-    for key, label, fmt in _ROWS:
-        cells = [paradigms[p].get(key) for p in paradigms]
+
+    def row(label: str, cells: list[Any], fmt: str) -> None:
         table.add_row(escape(label), *["–" if c is None else fmt.format(c) for c in cells])
+
+    for key, label, fmt in _ROWS:
+        row(label, [paradigms[p].get(key) for p in paradigms], fmt)
+    for key, label in _PAYMENTS:
+        cells = [(paradigms[p].get("payments") or {}).get(key) for p in paradigms]
+        if any(c is not None for c in cells):
+            row(label, cells, "{:,.0f}")
     lmp_ldas = {lda for k in paradigms.values() for lda in k["interface_lmp_usd_per_mwh"]}
     for lda in sorted(lmp_ldas):
-        cells = [
-            paradigms[p]["interface_lmp_usd_per_mwh"].get(lda, {}).get("mean") for p in paradigms
-        ]
-        table.add_row(
-            escape(f"mean LMP {lda} [$/MWh]"), *["–" if c is None else f"{c:.2f}" for c in cells]
-        )
+        for stat, label in (("mean", "forward"), ("rt_mean", "real-time")):
+            cells = [
+                paradigms[p]["interface_lmp_usd_per_mwh"].get(lda, {}).get(stat) for p in paradigms
+            ]
+            row(f"mean {label} LMP {lda} [$/MWh]", cells, "{:.2f}")
     out.print(table)
 
 

@@ -3,7 +3,8 @@
 Simulators and their links (``⇢`` = time-shifted by one mosaik second, see
 :mod:`gridlayers.agents` for the phases inside an interval):
 
-``passive``      aggregators → feeders (self-scheduled DER) → TSO (realised import)
+``passive``      aggregators → DSO (self-schedules) → TSO (forecast import, fixed bid);
+                 TSO ⇢ DSO ⇢ aggregators (self-schedules passed back)
 ``minimal_dso``  aggregators → TSO (portfolio) and → DSO (offers, proposed split);
                  DSO → TSO (firm exchange); TSO ⇢ aggregators (awards);
                  TSO ⇢ DSO (interface LMP); DSO ⇢ aggregators (checked set-points)
@@ -11,7 +12,8 @@ Simulators and their links (``⇢`` = time-shifted by one mosaik second, see
                  TSO ⇢ DSO (award) ⇢ aggregators (disaggregated set-points)
 ``total_tso``    aggregators → DSO (offers) → TSO (feeder inputs for the embedded
                  LinDistFlow models); TSO ⇢ DSO (set-points) ⇢ aggregators
-always           aggregators → feeders (realised DER) → collector; every agent → collector
+always           aggregators → feeders (realised DER, AC power flow at ``t0+2``) → TSO
+                 (realised imports: real-time stage) → collector; agents → collector
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any
 import mosaik
 
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
 from gridlayers.agents.lda_cache import lda_model, release
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
-from gridlayers.simulators.market import OUT_ATTRS as MARKET_OUTPUTS
+from gridlayers.simulators.market import RECORD_ATTR
 
 PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
 
@@ -116,8 +119,7 @@ def _wire(
         feeders[lda.name] = fsim.Feeder(lda=lda.name)
         sources[feeders[lda.name].full_id] = ["feeder", lda.name]
         if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
-            offset = PHASE_OFFER if paradigm == "passive" else PHASE_DISPATCH
-            world.set_initial_event(feeders[lda.name].sid, offset)
+            world.set_initial_event(feeders[lda.name].sid, PHASE_DISPATCH)
         if model.aggregators:
             asim = world.start("Aggregator", **common)
             for name in model.aggregators:
@@ -125,9 +127,10 @@ def _wire(
                 aggs[entity.full_id] = (lda.name, entity)
                 sources[entity.full_id] = ["aggregator", f"{lda.name}.{name}"]
             world.set_initial_event(entity.sid, PHASE_OFFER)
-        if paradigm != "passive":
-            dsos[lda.name] = world.start("DSO", **common).DSO(lda=lda.name)
-            sources[dsos[lda.name].full_id] = ["dso", lda.name]
+        dsos[lda.name] = world.start("DSO", **common).DSO(lda=lda.name)
+        sources[dsos[lda.name].full_id] = ["dso", lda.name]
+        if not model.aggregators:  # no offers trigger this DSO: it bids on its own
+            world.set_initial_event(dsos[lda.name].sid, PHASE_OFFER)
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
     sources[tso.full_id] = ["market", "tso"]
@@ -156,13 +159,10 @@ def _connect(
     shifted = {"time_shifted": 1}
     for feeder in feeders.values():
         world.connect(feeder, collector, *FEEDER_OUTPUTS)
-        if paradigm == "passive":
-            world.connect(feeder, tso, "P_import[MW]")
+        world.connect(feeder, tso, "P_import[MW]")  # real-time stage
     for lda, agg in aggs.values():
         world.connect(agg, feeders[lda], "DER_P[MW]")
-        world.connect(agg, collector, "der_cost[USD/h]", "der_energy[MWh]", "curtailed[MWh]")
-        if paradigm == "passive":
-            continue
+        world.connect(agg, collector, *AGGREGATOR_OUTPUTS)
         world.connect(agg, dsos[lda], "offers")
         world.connect(dsos[lda], agg, "setpoints[MW]", **shifted)
         if paradigm == "minimal_dso":
@@ -173,4 +173,4 @@ def _connect(
         world.connect(dso, tso, "bid", "tso_inputs")
         world.connect(tso, dso, "awards", "interface_LMP", "tso_setpoints", **shifted)
         world.connect(dso, collector, "dso_report")
-    world.connect(tso, collector, *MARKET_OUTPUTS)
+    world.connect(tso, collector, RECORD_ATTR)

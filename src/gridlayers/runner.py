@@ -122,13 +122,9 @@ def run_scenario(
                 summary["status"] = "failed"
                 summary["error"] = f"{paradigm}: {type(exc).__name__}: {exc}"
                 (out_dir / "error.log").write_text(traceback.format_exc())
-            kpis = paradigm_kpis(
-                store,
-                paradigm,
-                hours,
-                interfaces,
-                scenario.settlement.imbalance_price_usd_per_mwh,
-            )
+            settle = scenario.settlement
+            penalty = settle.imbalance_price_usd_per_mwh if settle.deviation == "penalty" else 0.0
+            kpis = paradigm_kpis(store, paradigm, hours, interfaces, penalty)
             kpis["wall_seconds"] = round(time.perf_counter() - t0, 3)
             kpis["intervals_planned"] = scenario.horizon.intervals
             summary["paradigms"][paradigm] = kpis

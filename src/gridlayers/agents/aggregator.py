@@ -1,8 +1,9 @@
 """mosaik agent for DER aggregators: one entity per (LDA, aggregator).
 
 Phase ``t0+0``: offers from device state and *forecast* conditions — per device
-(``offers``) and as one merged portfolio curve (``portfolio``). Under ``passive`` the
-devices self-schedule and are dispatched at once. Under ``minimal_dso`` the TSO's
+(``offers``) and as one merged portfolio curve (``portfolio``). Under ``passive`` each
+device offers only its self-schedule (a fixed curve at its forecast-based choice), which
+the DSO forecasts into the LDA's import and passes back unchanged. Under ``minimal_dso`` the TSO's
 portfolio award arrives at ``t0+1`` and is split in merit order (``proposed``),
 without network knowledge. Final ``setpoints`` (from the DSO) arrive at ``t0+2``:
 devices are dispatched under *actual* conditions and the realised injections go to
@@ -25,17 +26,10 @@ from gridlayers.lda import LDAModel
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import encode_curve, first_value
 
-ATTRS = [
-    "offers",
-    "portfolio",
-    "awards",
-    "setpoints[MW]",
-    "proposed[MW]",
-    "DER_P[MW]",
-    "der_cost[USD/h]",
-    "der_energy[MWh]",
-    "curtailed[MWh]",
-]
+#: What the collector stores per aggregator and interval (see :meth:`AggregatorSim._dispatch`).
+RECORD_ATTRS = ["der_report"]
+ATTRS = ["offers", "portfolio", "awards", "setpoints[MW]", "proposed[MW]", "DER_P[MW]"]
+ATTRS += RECORD_ATTRS
 
 META: Meta = {
     "api_version": "3.0",
@@ -88,13 +82,11 @@ class AggregatorSim(RunSimulator):
         ent.offers = {
             d.device_id: d.offer(iv, forecast[d.device_id]) for d in ent.aggregator.devices
         }
-        if self._paradigm == "passive":
-            own = {
-                d.device_id: d.self_schedule_mw(iv, forecast[d.device_id])
+        if self._paradigm == "passive":  # no market for DER: each follows its own schedule
+            ent.offers = {
+                d.device_id: BidCurve.fixed(d.self_schedule_mw(iv, forecast[d.device_id]))
                 for d in ent.aggregator.devices
             }
-            self._dispatch(ent, k, own)
-            return
         ent.out["offers"] = {
             dev_id: {"bus": dev.bus, **encode_curve(ent.offers[dev_id])}
             for dev_id, dev in ((d.device_id, d) for d in ent.aggregator.devices)
@@ -102,25 +94,37 @@ class AggregatorSim(RunSimulator):
         ent.out["portfolio"] = encode_curve(merge_bid_curves(list(ent.offers.values())))
 
     def _dispatch(self, ent: _Entity, k: int, setpoints: dict[str, float]) -> None:
+        """Dispatch every device under actual conditions; report what physically happened.
+
+        ``der_report`` ($ and MWh over the interval): ``cost_usd`` is the true resource cost
+        of what the devices did (:attr:`~gridlayers.der.conditions.DispatchResult.cost_usd`:
+        degradation, shifting, undelivered EV energy; nothing done costs nothing);
+        ``offer_cost_usd`` the as-offered cost of the set-points (what the offers claimed);
+        ``stored_start_mwh``/``stored_end_mwh`` the devices' stored energy before and after;
+        ``setpoint_mw``/``realised_mw`` the summed set-points and realised injections (MW).
+        """
         iv = ent.lda.interval(k)
         actual, forecast = ent.lda.conditions(k, "actual"), ent.lda.conditions(k, "forecast")
-        realised, cost, energy, curtailed = {}, 0.0, 0.0, 0.0
-        for dev in ent.aggregator.devices:
+        devices = ent.aggregator.devices
+        stored_start = sum(d.stored_energy_mwh for d in devices)
+        realised, report = {}, dict.fromkeys(
+            ("cost_usd", "offer_cost_usd", "energy_mwh", "curtailed_mwh", "setpoint_mw"), 0.0
+        )
+        hours = iv.hours
+        for dev in devices:
             offer = ent.offers[dev.device_id]
             p_set = min(max(float(setpoints[dev.device_id]), offer.p_min_mw), offer.p_max_mw)
             result = dev.dispatch(p_set, iv, actual[dev.device_id], forecast[dev.device_id])
             realised[dev.device_id] = result.p_mw
-            cost += offer.cost_usd_per_h(p_set)
-            energy += result.energy_mwh
-            curtailed += result.curtailed_mwh
-        ent.out.update(
-            {
-                "DER_P[MW]": realised,
-                "der_cost[USD/h]": cost,
-                "der_energy[MWh]": energy,
-                "curtailed[MWh]": curtailed,
-            }
-        )
+            report["cost_usd"] += result.cost_usd
+            report["offer_cost_usd"] += offer.cost_usd_per_h(p_set) * hours
+            report["energy_mwh"] += result.energy_mwh
+            report["curtailed_mwh"] += result.curtailed_mwh
+            report["setpoint_mw"] += p_set
+        report["realised_mw"] = sum(realised.values())
+        report["stored_start_mwh"] = stored_start
+        report["stored_end_mwh"] = sum(d.stored_energy_mwh for d in devices)
+        ent.out.update({"DER_P[MW]": realised, "der_report": report})
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the outputs produced in the last step (event-based: nothing else)."""

@@ -2,6 +2,8 @@
 
 Phase ``t0+0`` (offers from the LDA's aggregators arrive):
 
+``passive``      forecast the LDA's import with every device at its self-schedule and
+                 bid it as a fixed quantity (what a TSO's load forecast of the substation is)
 ``total_dso``    build the virtual resource and bid it at the interface (``bid``)
 ``minimal_dso``  bid only the firm forecast exchange of the uncontrolled load (``bid``)
 ``total_tso``    hand the forecast injections and every device offer to the TSO
@@ -13,6 +15,7 @@ Phase ``t0+1`` (the TSO's result arrives):
 ``minimal_dso``  check the aggregators' proposed split and redispatch what would
                  violate limits (the cost of tier bypassing)
 ``total_tso``    pass the TSO's device set-points down
+``passive``      pass the self-schedules back unchanged
 
 Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector.
 
@@ -90,8 +93,12 @@ class DSOSim(RunSimulator):
         self._offers: dict[str, BidCurve] = {}
         return [{"eid": lda, "type": model}]
 
-    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
-        """Act on offers (phase 0) or on the TSO's result (phase 1)."""
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
+        """Act on offers (phase 0) or on the TSO's result (phase 1).
+
+        A DSO without aggregators (an LDA without DER) steps on its own at phase 0 of
+        every interval; the others are triggered by their aggregators' offers.
+        """
         k, phase = divmod(time, self._step)
         got = inputs.get(self._lda.name, {})
         self._out = {}
@@ -115,6 +122,9 @@ class DSOSim(RunSimulator):
             self._out["dso_report"]["infeasible"] = list(self._infeasible)
         if "dso_report" in self._out:
             self._out["dso_report"]["solve_seconds"] = wallclock.perf_counter() - start
+        if phase == PHASE_OFFER and not self._lda.aggregators:
+            return (k + 1) * self._step
+        return None
 
     def _offer(self, k: int) -> None:
         p_fixed, q_fixed = self._fixed
@@ -123,6 +133,9 @@ class DSOSim(RunSimulator):
             self._out["bid"] = encode_curve(vr.curve)
         elif self._paradigm == "minimal_dso":
             self._out["bid"] = encode_curve(BidCurve.fixed(self._firm_exchange_mw()))
+        elif self._paradigm == "passive":
+            own = {d: c.p_min_mw for d, c in self._offers.items()}
+            self._out["bid"] = encode_curve(BidCurve.fixed(self._firm_exchange_mw(own)))
         elif self._paradigm == "total_tso":
             self._out["tso_inputs"] = {
                 "p_fixed": {str(b): float(v) for b, v in p_fixed.items()},
@@ -130,10 +143,18 @@ class DSOSim(RunSimulator):
                 "offers": {d: encode_curve(c) for d, c in self._offers.items()},
             }
 
-    def _firm_exchange_mw(self) -> float:
-        """Forecast interface export of the uncontrolled load and generation (MW)."""
+    def _firm_exchange_mw(self, der_mw: dict[str, float] | None = None) -> float:
+        """Forecast interface export (MW) of the uncontrolled load and generation.
+
+        ``der_mw`` (device id -> MW) adds devices at fixed injections (passive: their
+        self-schedules); the linear power flow gives the export including losses.
+        """
         p_fixed, q_fixed = self._fixed
-        return float(self._core.feeder.solve_power_flow(p_fixed, q_fixed).interface_p_mw)
+        p = p_fixed.copy()
+        for dev, p_mw in (der_mw or {}).items():
+            bus = self._core.devices[dev]
+            p.loc[bus] = p.get(bus, 0.0) + p_mw
+        return float(self._core.feeder.solve_power_flow(p, q_fixed).interface_p_mw)
 
     def _blind_resource(self) -> BidCurve:
         """Network-blind virtual resource: firm exchange plus the merged device offers."""
@@ -173,6 +194,8 @@ class DSOSim(RunSimulator):
                 result = self._core.disaggregate(award, price)
                 setpoints = result.setpoints_mw
                 report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
+        elif self._paradigm == "passive":
+            setpoints = {d: c.p_min_mw for d, c in self._offers.items()}
         elif self._paradigm == "minimal_dso" and blind:
             setpoints = _merge(got.get("proposed[MW]"))
         elif self._paradigm == "minimal_dso":

@@ -78,3 +78,33 @@ def forecast_pu(
     """Return a forecast of a per-unit availability series, clipped to [0, 1] (-)."""
     rng = np.random.default_rng([seed, lda_index, STREAMS["pv_device"], key])
     return np.clip(actual_pu * (1.0 + rng.standard_normal(actual_pu.shape) * std), 0.0, 1.0)
+
+
+#: Stream of the transmission (bulk) load forecast; LDA streams use the LDA's index.
+BULK_STREAM = 4
+#: Position of the bulk load in the ``[seed, position, stream]`` seed sequence (no LDA uses it).
+BULK_POSITION = 1_000_000
+
+
+def bulk_load_forecast(actual_mw: np.ndarray, std: float, seed: int) -> np.ndarray:
+    """Return the forward-stage forecast of every transmission load (MW).
+
+    Parameters
+    ----------
+    actual_mw : ndarray, shape (intervals, n_loads)
+        Actual withdrawal per ``net.load`` row and interval (MW, load positive).
+    std : float
+        Relative error std. dev. per load and interval (-).
+    seed : int
+        Scenario seed; draws come from ``default_rng([seed, BULK_POSITION, BULK_STREAM])``.
+
+    Returns
+    -------
+    ndarray
+        ``actual * (1 + e)``, same shape (MW); exactly ``actual`` when ``std`` is 0.
+
+    """
+    if std == 0.0:
+        return np.array(actual_mw, dtype=float)
+    rng = np.random.default_rng([seed, BULK_POSITION, BULK_STREAM])
+    return actual_mw * (1.0 + rng.standard_normal(np.shape(actual_mw)) * std)

@@ -151,7 +151,8 @@ def _plan_record(plan: dict[str, Any]) -> dict[str, Any]:
 _KPI_KEYS = (
     "total_cost",
     "redispatch_cost",
-    "imbalance_cost",
+    "imbalance_mwh",
+    "deviation_settlement",
     "losses_mwh",
     "der_curtailed_mwh",
     "voltage_violations",

@@ -64,6 +64,17 @@ class ClearingResult:
         Wall time of the solve call including parameter updates (s).
     unserved_mw : pd.Series
         Load shed per net bus (MW) at the value of lost load; normally all zero.
+    node_lmp_usd_per_mwh : np.ndarray
+        LMP per model bus ($/MWh), model (ppci) numbering of :attr:`TransmissionMarket.network`.
+    unit_p_mw : np.ndarray
+        Injection per dispatchable unit (MW), in ``network.gen_element`` order.
+    node_bulk_withdrawal_mw : np.ndarray
+        Served bulk withdrawal per model bus (MW): ``net.load`` rows plus fixed withdrawal
+        (shunts, non-dispatchable generators with negative sign) minus unserved load.
+    node_extra_withdrawal_mw : np.ndarray
+        The ``extra_load_mw`` of the clear per model bus (MW), e.g. realised LDA imports.
+    branch_flow_mw : np.ndarray
+        Flow per in-service model branch, from side (MW).
 
     """
 
@@ -77,6 +88,11 @@ class ClearingResult:
     status: str
     solve_seconds: float
     unserved_mw: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    node_lmp_usd_per_mwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    unit_p_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    node_bulk_withdrawal_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    node_extra_withdrawal_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    branch_flow_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def lmp(self) -> pd.Series:
@@ -160,6 +176,11 @@ class TransmissionMarket:
     def model(self) -> pyo.ConcreteModel:
         """The pyomo model (built once; the same object for every clear)."""
         return self._model
+
+    @property
+    def network(self):  # noqa: ANN201 - DcNetwork
+        """The DC network data the model was built from (model bus numbering)."""
+        return self._dc
 
     @property
     def n_variables(self) -> int:
@@ -321,6 +342,10 @@ class TransmissionMarket:
         unserved = pd.Series(0.0, index=net.bus.index)
         nodes = list(self._unserved_bus)
         unserved[[self._unserved_bus[n] for n in nodes]] = [m.Unserved[n].value for n in nodes]
+        shed = np.array([m.Unserved[n].value or 0.0 for n in m.BUS])
+        bulk = dc.fixed_withdrawal_mw.copy()
+        np.add.at(bulk, self._load_nodes, [pyo.value(m.load_p_mw[d]) for d in m.LOAD])
+        extra = np.array([pyo.value(m.extra_load_mw[n]) for n in m.BUS])
         return ClearingResult(
             lmp_usd_per_mwh=pd.Series(lmp, index=net.bus.index, name="lmp_usd_per_mwh"),
             cost_usd_per_h=objective,
@@ -335,6 +360,11 @@ class TransmissionMarket:
             status=status,
             solve_seconds=seconds,
             unserved_mw=unserved,
+            node_lmp_usd_per_mwh=lmp_node,
+            unit_p_mw=gen_val,
+            node_bulk_withdrawal_mw=bulk - shed,
+            node_extra_withdrawal_mw=extra,
+            branch_flow_mw=flow,
         )
 
     def _gen_tables(self, gen_val: np.ndarray) -> dict[str, pd.Series]:

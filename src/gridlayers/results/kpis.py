@@ -1,13 +1,24 @@
-"""KPIs of a run, computed from the ResultStore only (so a failed run still reports).
+r"""KPIs of a run, computed from the ResultStore only (so a failed run still reports).
 
 Costs are $ over the simulated horizon, energies MWh, violations count bus- or
 branch-intervals (one bus outside its band for one interval counts 1).
 
-``total_cost = generation_cost + der_cost + redispatch_cost + imbalance_cost
-+ unserved_energy_mwh * VOLL``, where ``generation_cost`` is the transmission
-generators' cost, ``der_cost`` the as-offered cost of the DER set-points, and
-``imbalance_cost`` the imbalance price times the absolute deviation of each LDA's
-realised interface energy from its cleared interchange.
+**Resource cost** (``total_cost``) is the cost of what physically happened::
+
+    total_cost = generation_cost + der_cost + unserved_energy_mwh * VOLL - stored_energy_value
+
+``generation_cost`` is the *real-time* (realised) dispatch's generation cost,
+``der_cost`` the true cost of what the DER did (degradation, shifting, undelivered EV
+energy; :mod:`gridlayers.der`), and ``stored_energy_value`` values the change of the
+DER's stored energy between the start and the end of the horizon at the horizon's mean
+real-time LMP of each LDA's interface.
+
+**Payments** between parties ($, positive = received) are reported apart and net to zero:
+generators, bulk loads, LDAs (two-settlement: forward schedule at forward LMPs,
+deviations at real-time LMPs; under Minimal DSO split into aggregators and DSOs), and the
+TSO's congestion rent. Minimal DSO's redispatch compensation is a payment from the DSO to
+the aggregators (its resource effect is already in generation and DER cost); with
+``settlement.deviation: penalty`` the LDAs also pay the flat imbalance penalty to the TSO.
 """
 
 from __future__ import annotations
@@ -19,11 +30,18 @@ from gridlayers.market import DEFAULT_VOLL_USD_PER_MWH
 from gridlayers.results.store import ResultStore
 
 _MARKET = """
-SELECT count(*) AS intervals, coalesce(sum(generation_cost_usd), 0) AS generation_cost,
-       coalesce(sum(unserved_mwh), 0) AS unserved_energy_mwh,
+SELECT count(*) AS intervals,
+       coalesce(sum(generation_cost_usd), 0) AS generation_cost,
+       coalesce(sum(forward_generation_cost_usd), 0) AS forward_generation_cost,
+       coalesce(sum(unserved_mw), 0) * $hours AS unserved_energy_mwh,
+       coalesce(sum(generation_mw), 0) * $hours AS generation_mwh,
        coalesce(sum(solve_seconds), 0) AS tso_solve_seconds,
+       coalesce(sum(rt_solve_seconds), 0) AS real_time_solve_seconds,
        max(tso_variables) AS tso_variables, max(tso_constraints) AS tso_constraints,
-       coalesce(sum(interface_values), 0) AS interface_values_exchanged
+       coalesce(sum(interface_values), 0) AS interface_values_exchanged,
+       coalesce(sum(generator_payment_usd), 0) AS pay_generators,
+       coalesce(sum(bulk_load_payment_usd), 0) AS pay_bulk_loads,
+       coalesce(sum(congestion_rent_usd), 0) AS pay_congestion_rent
 FROM market_interval WHERE paradigm = $paradigm"""
 
 _PHYSICS = """
@@ -39,15 +57,57 @@ FROM feeder_interval WHERE paradigm = $paradigm"""
 _AGENTS = """
 SELECT (SELECT coalesce(sum(der_cost_usd), 0) FROM aggregator_interval
         WHERE paradigm = $paradigm) AS der_cost,
+       (SELECT coalesce(sum(offer_cost_usd), 0) FROM aggregator_interval
+        WHERE paradigm = $paradigm) AS der_offer_cost,
        (SELECT coalesce(sum(curtailed_mwh), 0) FROM aggregator_interval
         WHERE paradigm = $paradigm) AS der_curtailed_mwh,
        (SELECT coalesce(sum(redispatch_cost_usd), 0) FROM dso_interval
         WHERE paradigm = $paradigm) AS redispatch_cost,
        (SELECT count(*) FROM dso_interval WHERE paradigm = $paradigm AND infeasible)
         AS dso_infeasible_intervals,
-       (SELECT coalesce(sum(abs(-f.p_import_mw - i.cleared_injection_mw)), 0) * $hours
-        FROM feeder_interval f JOIN interface_interval i USING (paradigm, interval, lda)
-        WHERE paradigm = $paradigm) AS imbalance_mwh"""
+       (SELECT coalesce(sum(abs(realised_injection_mw - cleared_injection_mw)), 0) * $hours
+        FROM interface_interval WHERE paradigm = $paradigm) AS imbalance_mwh,
+       (SELECT coalesce(sum(forward_payment_usd), 0) FROM interface_interval
+        WHERE paradigm = $paradigm) AS pay_lda_forward,
+       (SELECT coalesce(sum(deviation_payment_usd), 0) FROM interface_interval
+        WHERE paradigm = $paradigm) AS deviation_settlement,
+       (SELECT count(DISTINCT interval) FROM feeder_slack WHERE paradigm = $paradigm
+        AND (buses > 0 OR branches > 0)) AS slack_intervals,
+       (SELECT coalesce(max(slack_mw), 0) FROM feeder_slack
+        WHERE paradigm = $paradigm) AS max_slack_mw,
+       (SELECT coalesce(max(voltage_slack_pu), 0) FROM feeder_slack
+        WHERE paradigm = $paradigm) AS max_voltage_slack_pu,
+       (SELECT coalesce(sum(thermal_slack_mva), 0) FROM feeder_slack
+        WHERE paradigm = $paradigm) AS thermal_slack_mva"""
+
+#: Stored energy at the start of the first and the end of the last interval, and the
+#: mean real-time interface LMP, per LDA.
+_STORED = """
+WITH per_interval AS (
+    SELECT lda, interval, sum(stored_start_mwh) AS s0, sum(stored_end_mwh) AS s1
+    FROM aggregator_interval WHERE paradigm = $paradigm GROUP BY lda, interval
+), ends AS (
+    SELECT lda, arg_min(s0, interval) AS start_mwh, arg_max(s1, interval) AS end_mwh
+    FROM per_interval GROUP BY lda
+), prices AS (
+    SELECT lda, avg(lmp_rt_usd_per_mwh) AS price
+    FROM interface_interval WHERE paradigm = $paradigm GROUP BY lda
+)
+SELECT e.lda, e.start_mwh, e.end_mwh, p.price
+FROM ends e JOIN prices p USING (lda) ORDER BY e.lda"""
+
+#: Minimal DSO: each aggregator's own two-settlement (realised DER injection vs award).
+_AGGREGATOR_PAYMENTS = """
+SELECT coalesce(sum(i.lmp_usd_per_mwh * p.cleared_injection_mw
+                    + i.lmp_rt_usd_per_mwh * (a.realised_mw - p.cleared_injection_mw)), 0)
+       * $hours AS paid
+FROM participant_interval p
+JOIN aggregator_interval a
+  ON a.paradigm = p.paradigm AND a.interval = p.interval
+ AND p.participant = 'agg:' || a.lda || '.' || a.aggregator
+JOIN interface_interval i
+  ON i.paradigm = p.paradigm AND i.interval = p.interval AND i.lda = p.lda
+WHERE p.paradigm = $paradigm"""
 
 
 def _clean(value: Any) -> Any:
@@ -62,14 +122,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _row(store: ResultStore, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    cur = store.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    return {d[0]: _clean(v) for d, v in zip(cur.description, cur.fetchone(), strict=True)}
+
+
 def paradigm_kpis(
     store: ResultStore,
     paradigm: str,
     interval_h: float,
     interfaces: dict[str, int],
-    imbalance_price_usd_per_mwh: float,
+    imbalance_penalty_usd_per_mwh: float = 0.0,
 ) -> dict[str, Any]:
-    """Return the KPIs of one paradigm as a flat JSON-ready dict.
+    """Return the KPIs of one paradigm as a flat JSON-ready dict (see module notes).
 
     Parameters
     ----------
@@ -81,41 +146,71 @@ def paradigm_kpis(
         Interval length in hours (MW times this is MWh).
     interfaces : dict
         LDA name -> interface bus, for per-interface prices.
-    imbalance_price_usd_per_mwh : float
-        Price on absolute interface deviations ($/MWh).
+    imbalance_penalty_usd_per_mwh : float
+        Flat penalty on absolute interface deviations ($/MWh) the LDAs pay the TSO on top
+        of the real-time settlement (``settlement.deviation: penalty``); 0 for none.
 
     Returns
     -------
     dict
-        Costs ($), energies (MWh), physics (counts, pu, %), prices ($/MWh), computation.
+        Costs ($), energies (MWh), physics (counts, pu, %), prices ($/MWh), payments ($),
+        computation.
 
     """
     params = {"paradigm": paradigm, "hours": interval_h}
     kpis: dict[str, Any] = {}
     for sql in (_MARKET, _PHYSICS, _AGENTS):
-        row = store.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        kpis.update({d[0]: _clean(v) for d, v in zip(row.description, row.fetchone(), strict=True)})
-    kpis["imbalance_cost"] = kpis["imbalance_mwh"] * imbalance_price_usd_per_mwh
+        kpis.update(_row(store, sql, params))
+    stored = store.con.execute(_STORED, {"paradigm": paradigm}).fetchall()
+    kpis["stored_energy_change_mwh"] = _clean(sum(end - start for _, start, end, _ in stored))
+    kpis["stored_energy_value"] = _clean(
+        sum((end - start) * (price or 0.0) for _, start, end, price in stored)
+    )
     kpis["total_cost"] = (
-        kpis["generation_cost"] + kpis["der_cost"] + kpis["redispatch_cost"]
-        + kpis["imbalance_cost"] + kpis["unserved_energy_mwh"] * DEFAULT_VOLL_USD_PER_MWH
+        kpis["generation_cost"] + kpis["der_cost"]
+        + kpis["unserved_energy_mwh"] * DEFAULT_VOLL_USD_PER_MWH - kpis["stored_energy_value"]
     )  # fmt: skip
+    kpis["imbalance_penalty"] = kpis["imbalance_mwh"] * imbalance_penalty_usd_per_mwh
+    kpis["payments"] = _payments(store, paradigm, kpis, params)
     kpis["interface_lmp_usd_per_mwh"] = _interface_prices(store, paradigm, interfaces)
     kpis["dlmp_usd_per_mwh"] = _dlmp_stats(store, paradigm)
     return kpis
 
 
+def _payments(
+    store: ResultStore, paradigm: str, kpis: dict[str, Any], params: dict[str, Any]
+) -> dict[str, float]:
+    """Payments per party over the horizon ($, positive = received); ``net`` sums them."""
+    ldas = kpis.pop("pay_lda_forward") + kpis["deviation_settlement"] - kpis["imbalance_penalty"]
+    out = {
+        "generators": kpis.pop("pay_generators"),
+        "bulk_loads": kpis.pop("pay_bulk_loads"),
+        "tso_congestion_rent": kpis.pop("pay_congestion_rent") + kpis["imbalance_penalty"],
+    }
+    if paradigm == "minimal_dso":
+        aggregators = _row(store, _AGGREGATOR_PAYMENTS, params)["paid"] or 0.0
+        aggregators += kpis["redispatch_cost"]  # the DSO compensates redispatched DER
+        out["aggregators"] = aggregators
+        out["dsos"] = ldas - aggregators
+    else:
+        out["ldas"] = ldas
+    out["net"] = sum(out.values())
+    return {k: _clean(v) for k, v in out.items()}
+
+
 def _interface_prices(
     store: ResultStore, paradigm: str, interfaces: dict[str, int]
 ) -> dict[str, dict[str, float | None]]:
+    """Forward (mean/min/max) and real-time (``rt_mean``) interface LMP per LDA ($/MWh)."""
     prices = {}
-    for lda, bus in interfaces.items():
+    for lda in interfaces:
         row = store.con.execute(
-            """SELECT avg(lmp_usd_per_mwh), min(lmp_usd_per_mwh), max(lmp_usd_per_mwh)
-               FROM lmp WHERE paradigm = ? AND bus = ?""",
-            [paradigm, bus],
+            """SELECT avg(lmp_usd_per_mwh), min(lmp_usd_per_mwh), max(lmp_usd_per_mwh),
+                      avg(lmp_rt_usd_per_mwh)
+               FROM interface_interval WHERE paradigm = ? AND lda = ?""",
+            [paradigm, lda],
         ).fetchone()
-        prices[lda] = dict(zip(("mean", "min", "max"), map(_clean, row), strict=True))
+        prices[lda] = dict(zip(("mean", "min", "max", "rt_mean"), map(_clean, row), strict=True))
     return prices
 
 

@@ -1,16 +1,20 @@
 """Embedded analytical store for one run's results (DuckDB).
 
 Rows are written interval by interval, so a run that fails part-way keeps every
-interval it finished. Tables (one row per paradigm, interval and element):
+interval it finished. Tables (one row per paradigm, interval and element); money is $
+over the interval, power MW, energy MWh, prices $/MWh:
 
 ``feeder_interval``  realised physics per LDA (MW, Mvar, pu, %, counts)
-``market_interval``  TSO clearing per interval ($ over the interval, seconds, problem size)
-``lmp``              LMP per transmission bus ($/MWh)
+``market_interval``  forward and real-time clearing, realised generation, payments
+``lmp``              forward and real-time LMP per transmission bus
 ``bus_voltage``      voltage per feeder bus (pu), if enabled
-``interface_interval`` cleared interchange per LDA (MW, injection positive) and its LMP
-``aggregator_interval`` DER cost ($), energy and curtailment (MWh) per aggregator
+``interface_interval`` cleared and realised interchange per LDA (injection positive),
+                     its forward and real-time LMP and two-settlement payments
+``participant_interval`` cleared injection per market participant (DSO, aggregator)
+``aggregator_interval`` true DER cost, as-offered cost, energy, curtailment, stored energy
 ``dso_interval``     redispatch cost ($), predicted violations, DLMP statistics per LDA
-``event``            non-converged power flows, failures and other notable events
+``feeder_slack``     Total TSO: slack the TSO's feeder models used (pu, MVA)
+``event``            non-converged power flows, infeasible DSOs, slack use, failures
 """
 
 from __future__ import annotations
@@ -32,29 +36,45 @@ CREATE TABLE IF NOT EXISTS feeder_interval (
 );
 CREATE TABLE IF NOT EXISTS market_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP,
-    total_cost_usd DOUBLE, generation_cost_usd DOUBLE, unserved_mwh DOUBLE,
-    solve_seconds DOUBLE, tso_variables INTEGER, tso_constraints INTEGER, status VARCHAR,
-    interface_values INTEGER
+    forward_cost_usd DOUBLE, forward_generation_cost_usd DOUBLE, forward_unserved_mw DOUBLE,
+    solve_seconds DOUBLE, status VARCHAR,
+    generation_cost_usd DOUBLE, generation_mw DOUBLE, bulk_demand_mw DOUBLE, unserved_mw DOUBLE,
+    rt_solve_seconds DOUBLE, rt_status VARCHAR,
+    generator_payment_usd DOUBLE, bulk_load_payment_usd DOUBLE, congestion_rent_usd DOUBLE,
+    tso_variables INTEGER, tso_constraints INTEGER, interface_values INTEGER
 );
 CREATE TABLE IF NOT EXISTS lmp (
-    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, bus INTEGER, lmp_usd_per_mwh DOUBLE
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, bus INTEGER, lmp_usd_per_mwh DOUBLE,
+    lmp_rt_usd_per_mwh DOUBLE
 );
 CREATE TABLE IF NOT EXISTS bus_voltage (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, bus INTEGER, vm_pu DOUBLE
 );
 CREATE TABLE IF NOT EXISTS interface_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
-    cleared_injection_mw DOUBLE, lmp_usd_per_mwh DOUBLE
+    cleared_injection_mw DOUBLE, realised_injection_mw DOUBLE,
+    lmp_usd_per_mwh DOUBLE, lmp_rt_usd_per_mwh DOUBLE,
+    forward_payment_usd DOUBLE, deviation_payment_usd DOUBLE
+);
+CREATE TABLE IF NOT EXISTS participant_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, participant VARCHAR,
+    cleared_injection_mw DOUBLE
 );
 CREATE TABLE IF NOT EXISTS aggregator_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, aggregator VARCHAR,
-    der_cost_usd DOUBLE, der_energy_mwh DOUBLE, curtailed_mwh DOUBLE
+    der_cost_usd DOUBLE, offer_cost_usd DOUBLE, der_energy_mwh DOUBLE, curtailed_mwh DOUBLE,
+    setpoint_mw DOUBLE, realised_mw DOUBLE, stored_start_mwh DOUBLE, stored_end_mwh DOUBLE
 );
 CREATE TABLE IF NOT EXISTS dso_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
     redispatch_cost_usd DOUBLE, violations_predicted INTEGER, dlmp_min_usd_per_mwh DOUBLE,
     dlmp_mean_usd_per_mwh DOUBLE, dlmp_max_usd_per_mwh DOUBLE, solve_seconds DOUBLE,
     values_exchanged INTEGER, infeasible BOOLEAN, flex_offered_mw DOUBLE, flex_usable_mw DOUBLE
+);
+CREATE TABLE IF NOT EXISTS feeder_slack (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
+    voltage_slack_pu DOUBLE, thermal_slack_mva DOUBLE, buses INTEGER, branches INTEGER,
+    slack_mw DOUBLE, penalty_usd DOUBLE
 );
 CREATE TABLE IF NOT EXISTS event (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, source VARCHAR, kind VARCHAR,
@@ -68,8 +88,10 @@ TABLES = (
     "lmp",
     "bus_voltage",
     "interface_interval",
+    "participant_interval",
     "aggregator_interval",
     "dso_interval",
+    "feeder_slack",
     "event",
 )
 

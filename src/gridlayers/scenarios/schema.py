@@ -349,17 +349,35 @@ class ForecastConfig(_Strict):
     wind_error_std: float = Field(
         0.10, ge=0.0, description="Std. dev. of the relative wind forecast error (-)."
     )
+    bulk_load_error_std: float = Field(
+        0.02,
+        ge=0.0,
+        description=(
+            "Std. dev. of the relative forecast error of every transmission (bulk) load, drawn "
+            "per load and interval (-). The forward clearing uses the forecast, the real-time "
+            "stage the actual load."
+        ),
+    )
 
 
 class SettlementConfig(_Strict):
     """How deviations of the realised interface flow from the cleared interchange are paid."""
 
+    deviation: Literal["real_time", "penalty"] = Field(
+        "real_time",
+        description=(
+            "'real_time' (two-settlement): every deviation from the forward schedule is "
+            "settled at the real-time LMP of its bus. 'penalty': in addition, each LDA pays "
+            "imbalance_price_usd_per_mwh on the absolute deviation of its interface energy."
+        ),
+    )
     imbalance_price_usd_per_mwh: float = Field(
         50.0,
         ge=0.0,
         description=(
-            "Price paid on the absolute deviation between realised and cleared interface "
-            "energy of every LDA and interval ($/MWh)."
+            "Penalty on the absolute deviation between realised and cleared interface energy "
+            "of every LDA and interval ($/MWh); charged only with deviation: penalty, and used "
+            "by 'gridlayers loop' to price imbalance in the LDA cost adder."
         ),
     )
 

@@ -118,44 +118,97 @@ class Collector(mosaik_api_v3.Simulator):
             self._on_interval(key["interval"])
 
     def _market(self, v: dict[str, Any], _name: str, key: dict[str, Any]) -> None:
-        if "cost[USD/h]" not in v:
+        """Store the interval's two-settlement record (see ``MarketSim._record``)."""
+        if "record" not in v:
             return
-        hours = self._interval_s / 3600.0
+        r, h = v["record"], self._interval_s / 3600.0
+        fwd, rt, pay = r["forward"], r["real_time"], r["payments_usd_per_h"]
         self._store.append(
             "market_interval",
             [
                 dict(
                     **key,
-                    total_cost_usd=v["cost[USD/h]"] * hours,
-                    generation_cost_usd=v["generation_cost[USD/h]"] * hours,
-                    unserved_mwh=v["unserved[MW]"] * hours,
-                    solve_seconds=v["solve_time[s]"],
-                    tso_variables=v["tso_variables[-]"],
-                    tso_constraints=v["tso_constraints[-]"],
-                    status=v["status[-]"],
-                    interface_values=v["interface_values[-]"],
+                    forward_cost_usd=fwd["cost_usd_per_h"] * h,
+                    forward_generation_cost_usd=fwd["generation_cost_usd_per_h"] * h,
+                    forward_unserved_mw=fwd["unserved_mw"],
+                    solve_seconds=fwd["solve_seconds"],
+                    status=fwd["status"],
+                    generation_cost_usd=rt["generation_cost_usd_per_h"] * h,
+                    generation_mw=rt["generation_mw"],
+                    bulk_demand_mw=rt["bulk_demand_mw"],
+                    unserved_mw=rt["unserved_mw"],
+                    rt_solve_seconds=rt["solve_seconds"],
+                    rt_status=rt["status"],
+                    generator_payment_usd=pay["generators"] * h,
+                    bulk_load_payment_usd=pay["bulk_loads"] * h,
+                    congestion_rent_usd=pay["congestion_rent"] * h,
+                    tso_variables=r["tso_variables"],
+                    tso_constraints=r["tso_constraints"],
+                    interface_values=r["interface_values"],
                 )
             ],
         )
         self._store.append(
             "lmp",
-            [dict(**key, bus=int(b), lmp_usd_per_mwh=p) for b, p in v["LMP[USD/MWh]"].items()],
+            [
+                dict(**key, bus=int(b), lmp_usd_per_mwh=f, lmp_rt_usd_per_mwh=rt_price)
+                for b, (f, rt_price) in r["lmp"].items()
+            ],
         )
         self._store.append(
             "interface_interval",
             [
                 dict(
-                    **key, lda=lda, cleared_injection_mw=p, lmp_usd_per_mwh=v["interface_LMP"][lda]
+                    **key,
+                    lda=lda,
+                    cleared_injection_mw=i["cleared_mw"],
+                    realised_injection_mw=i["realised_mw"],
+                    lmp_usd_per_mwh=i["lmp_forward"],
+                    lmp_rt_usd_per_mwh=i["lmp_real_time"],
+                    forward_payment_usd=i["forward_payment_usd_per_h"] * h,
+                    deviation_payment_usd=i["deviation_payment_usd_per_h"] * h,
                 )
-                for lda, p in v["interchange[MW]"].items()
+                for lda, i in r["interface"].items()
             ],
         )
+        self._store.append(
+            "participant_interval",
+            [
+                dict(**key, lda=p["lda"], participant=name, cleared_injection_mw=p["cleared_mw"])
+                for name, p in r["participants"].items()
+            ],
+        )
+        self._slack(r.get("slack") or {}, key)
+
+    def _slack(self, slack: dict[str, dict[str, float]], key: dict[str, Any]) -> None:
+        """Store the slack of Total TSO's feeder models; an event where any was used."""
+        rows = []
+        for lda, used in slack.items():
+            row = dict(
+                **key,
+                lda=lda,
+                voltage_slack_pu=float(used["voltage_pu"]),
+                thermal_slack_mva=float(used["thermal_mva"]),
+                buses=int(used["buses"]),
+                branches=int(used["branches"]),
+                slack_mw=float(used["mw_equivalent"]),
+                penalty_usd=float(used["cost_usd_per_h"]) * self._interval_s / 3600.0,
+            )
+            rows.append(row)
+            if row["buses"] or row["branches"]:
+                message = (
+                    f"TSO feeder model used slack ({row['slack_mw']:.3f} MW-equivalent): "
+                    f"voltage up to {row['voltage_slack_pu']:.2e} pu at {row['buses']} buses, "
+                    f"thermal {row['thermal_slack_mva']:.3f} MVA on {row['branches']} branches"
+                )
+                self._event(key, lda, "feeder_slack", message)
+        self._store.append("feeder_slack", rows)
 
     def _aggregator(self, v: dict[str, Any], name: str, key: dict[str, Any]) -> None:
-        if "der_cost[USD/h]" not in v:
+        if "der_report" not in v:
             return
         lda, aggregator = name.split(".", 1)
-        hours = self._interval_s / 3600.0
+        r = v["der_report"]
         self._store.append(
             "aggregator_interval",
             [
@@ -163,9 +216,14 @@ class Collector(mosaik_api_v3.Simulator):
                     **key,
                     lda=lda,
                     aggregator=aggregator,
-                    der_cost_usd=v["der_cost[USD/h]"] * hours,
-                    der_energy_mwh=v["der_energy[MWh]"],
-                    curtailed_mwh=v["curtailed[MWh]"],
+                    der_cost_usd=r["cost_usd"],
+                    offer_cost_usd=r["offer_cost_usd"],
+                    der_energy_mwh=r["energy_mwh"],
+                    curtailed_mwh=r["curtailed_mwh"],
+                    setpoint_mw=r["setpoint_mw"],
+                    realised_mw=r["realised_mw"],
+                    stored_start_mwh=r["stored_start_mwh"],
+                    stored_end_mwh=r["stored_end_mwh"],
                 )
             ],
         )

@@ -15,7 +15,7 @@ from typing import Any
 import mosaik_api_v3
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.agents import PHASE_DISPATCH
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.grid import Feeder, FeederResult
 from gridlayers.lda import LDAModel
@@ -55,7 +55,7 @@ class FeederSim(RunSimulator):
 
     def setup(self) -> None:
         """Set when an LDA without DER steps on its own: the phase its DER would dispatch at."""
-        self._offset = PHASE_OFFER if self._paradigm == "passive" else PHASE_DISPATCH
+        self._offset = PHASE_DISPATCH
 
     def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
         """Create the feeder of LDA ``lda`` (``num`` must be 1; the entity id is the LDA name)."""
