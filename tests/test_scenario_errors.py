@@ -63,6 +63,11 @@ STRUCTURAL = [
     ("ldas.0.limits", {"vm_min_pu": 1.1}, "ldas[0].limits", "below vm_max_pu"),
     ("ldas.2.name", "rural", "ldas", "unique"),
     ("paradigms", ["grand_central"], "paradigms[0]", "passive"),
+    ("settlement", {"deviation": "flat"}, "settlement.deviation", "'real_time' or 'penalty'"),
+    ("forecast", {"bulk_load_error_std": -0.1}, "forecast.bulk_load_error_std", "greater than"),
+    ("ldas.0.limits", {"voltage_margin_pu": 0.2}, "ldas[0].limits.voltage_margin_pu", "less than"),
+    ("ldas.0.limits", {"slack_penalty_usd_per_mwh": 0}, "ldas[0].limits.slack_penalty_usd_per_mwh",
+     "greater than"),
 ]
 
 
@@ -89,6 +94,7 @@ REFERENCES = [
     ("transmission", {"case": "case_missing"}, "transmission.case", "no network function"),
     ("transmission", {"json": "nowhere.json"}, "transmission.json", "not found"),
     ("transmission.load_profile", "nonsense", "transmission.load_profile", "unknown SimBench"),
+    ("transmission.case", "case118", "transmission.generator_technologies", "another case"),
 ]
 
 

@@ -44,6 +44,7 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
     tr = scenario.transmission
     tr_field = "transmission.case" if tr.case else "transmission.json"
     net = _net_or_error(tr, file, tr_field, "transmission network")
+    _check_calibration(tr, file)
     if tr.load_profile != "flat" and tr.load_profile not in standard_profile_names():
         raise ScenarioError(
             file,
@@ -70,6 +71,25 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
             )
         _check_feeder(feeder, file, base)
         _check_dso_strategy(lda.dso_strategy, file, f"{base}.dso_strategy")
+
+
+def _check_calibration(transmission: object, file: Path) -> None:
+    """Apply the transmission calibration once (a misfit table is a scenario error).
+
+    Otherwise a technology table that does not fit the net would only fail when the run
+    builds its market, instead of exiting 2 with a one-line message.
+    """
+    from gridlayers.grid.networks import transmission_network
+
+    fields = ("generator_technologies", "marginal_cost_usd_per_mwh", "availability")
+    given = [f for f in fields if getattr(transmission, f, None)]
+    if not given:
+        return
+    try:
+        transmission_network(transmission)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        problem = str(exc.args[0]) if exc.args else str(exc)
+        raise ScenarioError(file, f"transmission.{given[0]}", problem) from None
 
 
 def _check_feeder(feeder: object, file: Path, base: str) -> None:
