@@ -1,10 +1,12 @@
 """Co-simulation overhead: the default scenario through mosaik vs the same cores in a plain loop.
 
-Without DER (so both do exactly the same work: passive feeders and the TSO clearing).
+Without DER (so both do exactly the same work under ``passive``).
 
-Both compute the same intervals (feeder AC power flows, then the TSO clearing with the
-realised imports). Prints wall seconds for each and the ratio mosaik/plain, plus the
-start-up time (network and profile loading) that both share.
+Both compute the same intervals: the forward clearing on the forecast bulk load with each
+LDA's forecast import (linear feeder model), the feeders' AC power flows, and the
+real-time stage on the actual bulk load and the realised imports. Prints wall seconds
+for each and the ratio mosaik/plain, plus the start-up time (network and profile
+loading) that both share.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from gridlayers.agents.dso_setup import linear_feeder
+from gridlayers.domain import BidCurve
 from gridlayers.grid import Feeder
+from gridlayers.grid.forecast import bulk_load_forecast
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
 from gridlayers.lda import build_lda
@@ -23,21 +30,36 @@ from gridlayers.results.store import ResultStore
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
 
 
-def plain_loop(scenario) -> float:
+def plain_loop(scenario) -> tuple[float, float]:
     t0 = time.perf_counter()
     net = transmission_network(scenario.transmission)
-    market = TransmissionMarket(net, cost_segments=scenario.transmission.cost_segments)
+    segments = scenario.transmission.cost_segments
+    interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
+    forward = TransmissionMarket(
+        net, participants={f"dso:{a}": b for a, b in interfaces.items()}, cost_segments=segments
+    )
+    real_time = TransmissionMarket(net, cost_segments=segments)
     scale = load_scale(scenario.transmission.load_profile, scenario.horizon)
+    base = (net.load.p_mw * net.load.scaling).to_numpy()
+    actual = scale[:, None] * base[None, :]
+    fc = bulk_load_forecast(actual, scenario.forecast.bulk_load_error_std, scenario.seed)
     models = {lda.name: build_lda(scenario, lda.name) for lda in scenario.ldas}
     physics = {name: (Feeder(m.net, m.config.limits), m.actual) for name, m in models.items()}
+    linear = {name: linear_feeder(m) for name, m in models.items()}
     setup = time.perf_counter() - t0
     for k in range(scenario.horizon.intervals):
+        bids = {}
+        for name, m in models.items():
+            p, q = m.fixed_injections(k, "forecast")
+            export = linear[name].solve_power_flow(p, q).interface_p_mw
+            bids[f"dso:{name}"] = BidCurve.fixed(float(export))
+        forward.clear(load_p_mw=pd.Series(fc[k], index=net.load.index), bids=bids)
         extra = {}
         for lda in scenario.ldas:
             feeder, prof = physics[lda.name]
             r = feeder.run(prof.load_p_mw.iloc[k], prof.load_q_mvar.iloc[k], prof.sgen_p_mw.iloc[k])
             extra[lda.interface_bus] = r.p_import_mw
-        market.clear(load_p_mw=net.load.p_mw * net.load.scaling * scale[k], extra_load_mw=extra)
+        real_time.clear(load_p_mw=pd.Series(actual[k], index=net.load.index), extra_load_mw=extra)
     return time.perf_counter() - t0, setup
 
 
