@@ -20,11 +20,24 @@ Phase ``t0+1`` (the TSO's result arrives):
 Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector.
 
 If the DSO's optimisation is infeasible (e.g. the uncontrolled load and generation alone
-violate the feeder's limits), the interval is recorded (``dso_report["infeasible"]``,
-an ``event`` row) and the DSO falls back to network-blind behaviour for that interval:
-the virtual resource becomes the merged device offers on top of the firm exchange, and
-awards are split in merit order (Total DSO); proposed set-points pass unchanged
-(Minimal DSO). The physics layer then shows what that costs.
+violate the feeder's limits), the DSO falls back to **soft limits** for that interval
+(:class:`gridlayers.dso.DSOOperator`, soft-limit fallback): it solves the same problem
+with slack on the voltage and thermal limits priced at the LDA's
+``limits.slack_penalty_usd_per_mwh`` per MW-equivalent and dispatches for the least
+violation. Total DSO offers the exports reachable with the least slack any dispatch needs
+and disaggregates the award at least DER cost plus slack penalty; Minimal DSO corrects
+the aggregators' split at least move cost plus slack penalty. The interval is recorded
+(``dso_report["infeasible"]``: one message per phase ending in "soft-limit fallback
+used", an ``event`` row) with the slack of the set-points, or of the offer if only the
+offer needed slack (``dso_report["slack"]``, keys of
+:func:`gridlayers.dso.opf.slack_report`; the penalty is not a DER cost).
+
+Only if even the soft problem fails (or a custom strategy raises
+:class:`~gridlayers.dso.offer_blocks.InfeasibleDSOError`) does the DSO act network-blind,
+the message then ending in "network-blind fallback used": the virtual resource becomes
+the merged device offers on top of the firm exchange and an award the soft
+disaggregation cannot place is split in merit order (Total DSO); proposed set-points pass
+unchanged (Minimal DSO). The physics layer shows what either costs.
 """
 
 from __future__ import annotations
@@ -44,6 +57,10 @@ from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.virtual_resource import interface_curve
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
+
+#: Endings of ``dso_report["infeasible"]`` messages: which fallback the DSO used.
+SOFT = "soft-limit fallback used"
+BLIND = "network-blind fallback used"
 
 ATTRS = [
     "offers",
@@ -106,22 +123,26 @@ class DSOSim(RunSimulator):
         self._fixed = self._lda.fixed_injections(k, "forecast")
         if phase == PHASE_OFFER:
             self._offers = {d: decode_curve(c) for d, c in _merge(got.get("offers")).items()}
-            self._infeasible = []
+            self._infeasible: list[str] = []
+            self._slack: dict[str, dict[str, float | int]] = {}
             try:
                 self._offer(k)
             except InfeasibleDSOError as exc:
-                self._infeasible.append(f"offer: {exc}")
+                self._infeasible.append(f"offer: {exc}; {BLIND}")
                 self._out["bid"] = encode_curve(self._blind_resource())
         elif phase == PHASE_AWARD:
             try:
                 self._settle(got)
             except InfeasibleDSOError as exc:
-                self._infeasible.append(f"settle: {exc}")
+                self._infeasible.append(f"settle: {exc}; {BLIND}")
                 self._settle(got, blind=True)
-        if self._infeasible and "dso_report" in self._out:
-            self._out["dso_report"]["infeasible"] = list(self._infeasible)
         if "dso_report" in self._out:
-            self._out["dso_report"]["solve_seconds"] = wallclock.perf_counter() - start
+            report = self._out["dso_report"]
+            report["infeasible"] = list(self._infeasible)
+            slack = self._slack.get("settle", self._slack.get("offer"))
+            if slack is not None:
+                report["slack"] = dict(slack)
+            report["solve_seconds"] = wallclock.perf_counter() - start
         if phase == PHASE_OFFER and not self._lda.aggregators:
             return (k + 1) * self._step
         return None
@@ -130,6 +151,7 @@ class DSOSim(RunSimulator):
         p_fixed, q_fixed = self._fixed
         if self._paradigm == "total_dso":
             vr = self._core.virtual_resource(p_fixed, q_fixed, self._offers)
+            self._note_soft("offer", vr)
             self._out["bid"] = encode_curve(vr.curve)
         elif self._paradigm == "minimal_dso":
             self._out["bid"] = encode_curve(BidCurve.fixed(self._firm_exchange_mw()))
@@ -156,6 +178,15 @@ class DSOSim(RunSimulator):
             p.loc[bus] = p.get(bus, 0.0) + p_mw
         return float(self._core.feeder.solve_power_flow(p, q_fixed).interface_p_mw)
 
+    def _note_soft(self, phase: str, result: Any) -> None:
+        """Record a soft-limit fallback of the DSO core (``result.slack`` set), if any."""
+        slack = getattr(result, "slack", None)
+        if slack is None:
+            return
+        reason = getattr(result, "hard_limit_failure", None) or "DSO optimisation failed"
+        self._infeasible.append(f"{phase}: {reason}; {SOFT}")
+        self._slack[phase] = slack
+
     def _blind_resource(self) -> BidCurve:
         """Network-blind virtual resource: firm exchange plus the merged device offers."""
         firm = self._firm_exchange_mw()
@@ -174,6 +205,12 @@ class DSOSim(RunSimulator):
         return dict(zip(self._offers, split_award(curves, total), strict=True))
 
     def _settle(self, got: dict[str, Any], blind: bool = False) -> None:
+        """Set the interval's final set-points and the DSO's report (see the module notes).
+
+        After a network-blind offer, Total DSO still disaggregates the award with the
+        feeder model (soft limits if needed); ``blind`` (that failed too) splits it in
+        merit order and passes Minimal DSO's proposal unchanged.
+        """
         name = self._lda.name
         price = float(first_value(got, "interface_LMP")[name])
         report = {
@@ -183,15 +220,14 @@ class DSOSim(RunSimulator):
             "dlmp_mean": None,
             "dlmp_max": None,
             "values_exchanged": 0,
-            "infeasible": list(self._infeasible),
         }
-        blind = blind or bool(self._infeasible)
         if self._paradigm == "total_dso":
             award = float(first_value(got, "awards")[f"dso:{name}"])
             if blind:
                 setpoints = self._blind_split(award)
             else:
                 result = self._core.disaggregate(award, price)
+                self._note_soft("settle", result)
                 setpoints = result.setpoints_mw
                 report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
         elif self._paradigm == "passive":
@@ -202,6 +238,7 @@ class DSOSim(RunSimulator):
             proposed = _merge(got.get("proposed[MW]"))
             p_fixed, q_fixed = self._fixed
             result = self._core.redispatch(proposed, p_fixed, q_fixed, self._offers, price)
+            self._note_soft("settle", result)
             setpoints = result.setpoints_mw
             report["redispatch_cost_usd_per_h"] = result.redispatch_cost_usd_per_h
             report["violations_predicted"] = result.violations_predicted
@@ -221,9 +258,11 @@ class DSOSim(RunSimulator):
 
         ``flex_offered_mw``: sum of their offered ranges (MW). ``flex_usable_mw``: width of
         the feasible interface export range (MW) within the feeder's limits with every
-        other device held at its final set-point (at most the offered range). Both are
-        ``None`` if that point is outside the limits whatever the flexible DER do (the
-        feeder is congested by the rest; the interval says nothing about flexibility).
+        other device held at its final set-point (at most the offered range). If that
+        point is outside the limits whatever the flexible DER do (the feeder is congested
+        by the rest), the core's soft-limit fallback measures the range reachable with the
+        least limit slack instead (flexible DER needed to limit the violation count as not
+        usable); both are ``None`` only if even that fails (no information).
         Batteries and flexible loads are what the planner's
         LDA flexibility stands for (:mod:`gridlayers.loop.measure`).
         """
@@ -235,7 +274,7 @@ class DSOSim(RunSimulator):
         p_fixed, q_fixed = self._fixed
         try:
             p_lo, p_hi = self._core.interface_range(p_fixed, q_fixed, probe)
-        except InfeasibleDSOError:  # out of limits whatever the flexible DER do: no information
+        except InfeasibleDSOError:  # not even the soft-limit problem solved: no information
             return {"flex_offered_mw": None, "flex_usable_mw": None}
         return {"flex_offered_mw": offered, "flex_usable_mw": min(offered, max(p_hi - p_lo, 0.0))}
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.dso import LinDistFlowFeeder
-from gridlayers.dso.strategies import make_dso
+from gridlayers.dso.strategies import make_dso, resolve_dso_strategy
 from gridlayers.lda import LDAModel
 from gridlayers.simulators.codec import curve_values, decode_curve
 
@@ -37,13 +38,29 @@ def device_buses(model: LDAModel) -> dict[str, int]:
 
 
 def build_dso(model: LDAModel, max_blocks: int) -> Any:
-    """Build the LDA's DSO core with the strategy named in the scenario."""
-    return make_dso(
-        model.config.dso_strategy,
-        linear_feeder(model),
-        device_buses(model),
-        blocks_per_device=BLOCKS_PER_DEVICE,
-        max_blocks=max_blocks,
+    """Build the LDA's DSO core with the strategy named in the scenario.
+
+    The LDA's ``limits.slack_penalty_usd_per_mwh`` prices the limit slack of the DSO's
+    soft-limit fallback (:class:`gridlayers.dso.DSOOperator`); it is passed only to
+    strategies that accept it (a keyword of that name or ``**params``).
+    """
+    params: dict[str, Any] = {"blocks_per_device": BLOCKS_PER_DEVICE, "max_blocks": max_blocks}
+    factory = resolve_dso_strategy(model.config.dso_strategy)
+    if _accepts(factory, "slack_penalty_usd_per_mwh"):
+        params["slack_penalty_usd_per_mwh"] = model.config.limits.slack_penalty_usd_per_mwh
+    return make_dso(model.config.dso_strategy, linear_feeder(model), device_buses(model), **params)
+
+
+def _accepts(factory: Any, keyword: str) -> bool:
+    """Whether ``factory`` takes the keyword argument ``keyword``."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature: do not pass anything extra
+        return False
+    return any(
+        (p.name == keyword and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        or p.kind is p.VAR_KEYWORD
+        for p in parameters
     )
 
 

@@ -52,8 +52,8 @@ from gridlayers.dso.offer_blocks import (
 #: Default price of feeder-limit slack in the Total-TSO market ($ per MW-equivalent and hour).
 DEFAULT_SLACK_PENALTY_USD_PER_MWH = 5_000.0
 #: Voltage slack below this (pu) and thermal slack below this (MVA) count as unused.
-SLACK_TOL_PU = 1e-7
-SLACK_TOL_MVA = 1e-6
+SLACK_TOL_PU = opf.SLACK_TOL_PU
+SLACK_TOL_MVA = opf.SLACK_TOL_MVA
 
 _COUNTER = itertools.count()
 
@@ -232,36 +232,17 @@ class FeederMarketExtension:
             objective ($/h). Slack below ``SLACK_TOL_PU`` / ``SLACK_TOL_MVA`` counts as 0.
 
         """
-        out: dict[str, float | int] = {
-            "voltage_pu": 0.0,
-            "buses": 0,
-            "thermal_mva": 0.0,
-            "branches": 0,
-            "mw_equivalent": 0.0,
-            "cost_usd_per_h": 0.0,
-        }
         if not self.soft_limits:
-            return out
+            return {
+                "voltage_pu": 0.0,
+                "buses": 0,
+                "thermal_mva": 0.0,
+                "branches": 0,
+                "mw_equivalent": 0.0,
+                "cost_usd_per_h": 0.0,
+            }
         self._require_block()
-        fb = self.block.feeder
-        buses = list(fb.VM_SLACK_BUSES)
-        vm = np.array(
-            [max(pyo.value(fb.VmSlackLow[b]), pyo.value(fb.VmSlackHigh[b])) for b in buses]
-        )
-        vm = np.where(vm > SLACK_TOL_PU, vm, 0.0)
-        th = np.array([pyo.value(fb.ThermalSlack[k]) for k in fb.RATED_BRANCHES])
-        th = np.where(th > SLACK_TOL_MVA, th, 0.0)
-        vm_price = np.array([pyo.value(fb.slack_penalty_vm_usd_per_pu_h[b]) for b in buses])
-        th_price = float(pyo.value(fb.slack_penalty_thermal_usd_per_mvah))
-        out.update(
-            voltage_pu=float(vm.max(initial=0.0)),
-            buses=int(np.count_nonzero(vm)),
-            thermal_mva=float(th.sum()),
-            branches=int(np.count_nonzero(th)),
-            mw_equivalent=float(vm @ vm_price / th_price + th.sum()),
-            cost_usd_per_h=float(vm @ vm_price + th_price * th.sum()),
-        )
-        return out
+        return opf.slack_report(self.block.feeder)
 
     def _require_block(self) -> None:
         if self.block is None:

@@ -22,7 +22,7 @@ Unused block slots get ``offer_quantity_mw = 0``.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -273,6 +273,14 @@ class PersistentLP:
     pyomo's ``update_parameters`` / ``set_objective`` would give. Variable bounds
     (``set_bounds``) go through the persistent interface's ``update_variables``.
 
+    HiGHS warm-starts each solve from the previous basis. That basis can be numerically
+    poor for the next problem: on the congested scenario (rural feeder, 12:00) the
+    disaggregation LP after the virtual resource's last sample failed with
+    ``Dual simplex ratio test failed due to excessive dual values`` (model status
+    ``kNotset``, reported as ``unknown``) although it is feasible. A solve that ends
+    neither optimal nor proven infeasible is therefore repeated once without a basis
+    (``clearSolver``: presolve and a cold start); ``cold_restarts`` counts them.
+
     """
 
     def __init__(self, model: Any) -> None:
@@ -281,6 +289,8 @@ class PersistentLP:
         self._objective: Any = None
         self._updater: ParamUpdater | None = None
         self.last_result: Any = None
+        #: Solves repeated without a starting basis after a warm start failed (see notes).
+        self.cold_restarts = 0
 
     def set_bounds(self, var: Any, lb: float | None, ub: float | None) -> None:
         """Set a variable's bounds (MW) and push them to the solver (in place)."""
@@ -289,6 +299,17 @@ class PersistentLP:
         if self._updater is not None:
             self.solver.update_variables([var])
             self._updater.var_updated(var)
+
+    def set_bounds_many(self, bounds: Sequence[tuple[Any, float | None, float | None]]) -> None:
+        """Set the bounds of several variables, ``(var, lb, ub)`` each, in one solver update."""
+        for var, lb, ub in bounds:
+            var.setlb(lb)
+            var.setub(ub)
+        if self._updater is not None and bounds:
+            variables = [var for var, _, _ in bounds]
+            self.solver.update_variables(variables)
+            for var in variables:
+                self._updater.var_updated(var)
 
     def _select(self, objective: Any) -> None:
         if objective is None or objective is self._objective:
@@ -325,6 +346,15 @@ class PersistentLP:
         )
         if self._updater is None:
             self._updater = freeze_structure(self.solver)
+        if res.termination_condition not in (
+            TerminationCondition.convergenceCriteriaSatisfied,
+            TerminationCondition.provenInfeasible,
+        ):  # numerical trouble of a warm start (see notes): once more from scratch
+            self.solver._solver_model.clearSolver()  # noqa: SLF001 - drop the basis
+            res = self.solver.solve(
+                self.model, load_solutions=False, raise_exception_on_nonoptimal_result=False
+            )
+            self.cold_restarts += 1
         seconds = time.perf_counter() - start
         if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
             msg = f"DSO optimisation failed: {res.termination_condition.name}"

@@ -38,6 +38,29 @@ set-points produce, between ``A'`` and ``A``. If a limit makes that band infeasi
 interchange moves to the nearest deliverable export (one or two extra LPs); if even
 that fails, the last feasible solution is kept.
 
+**Soft-limit fallback** (``slack_penalty_usd_per_mwh``, default 5,000 $/MWh): when an
+LP on the hard-limit model is infeasible (e.g. the uncontrolled PV alone overvolts the
+feeder), the call is repeated on a second model whose voltage and thermal limits have
+slack priced per MW-equivalent (:func:`gridlayers.dso.opf.set_slack_penalty`; built on
+first use, updated in place; ``DispatchCost`` there includes ``SlackCost``, and a
+``MinSlack`` objective exists). The hard model is never touched by it, so results that
+need no slack are bit for bit those without the fallback, and the next call starts on
+the hard model again (the slack is "off").
+
+* :meth:`DSOOperator.virtual_resource` and :meth:`DSOOperator.interface_range`: one LP
+  ``min SlackCost`` finds the least violation; every slack variable is capped at its
+  value (``SLACK_CAP_TOL_PU`` / ``SLACK_CAP_TOL_MVA`` above) and the range and curve are
+  built within those caps (the curve's cost includes ``SlackCost``): the exports
+  reachable with the least violation. The caps are removed afterwards.
+* :meth:`DSOOperator.disaggregate`: the same LP and re-linearisations on the soft model,
+  slack free: the award at least DER cost plus slack penalty.
+* :meth:`DSOOperator.redispatch`: see :mod:`gridlayers.dso.redispatch`.
+
+The results carry ``slack`` (:func:`gridlayers.dso.opf.slack_report`) and
+``hard_limit_failure``; ``last_slack`` holds the last call's. The penalty is not part of
+any reported DER cost. With ``slack_penalty_usd_per_mwh=None`` an infeasible LP raises
+:class:`~gridlayers.dso.offer_blocks.InfeasibleDSOError` as before.
+
 DLMPs are the duals of the nodal balances ``PBalance`` of the disaggregation LP
 (:func:`gridlayers.dso.opf.dlmp_usd_per_mwh`): the marginal cost of serving one more MW
 at a bus with the interchange held at the award. The tiny band lets the interchange
@@ -52,8 +75,10 @@ by the LDA's own resources only and do not depend on ``lambda`` (layered pricing
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -77,6 +102,8 @@ from gridlayers.dso.offer_blocks import (
 )
 from gridlayers.dso.virtual_resource import VirtualResource, interface_curve
 
+T = TypeVar("T")
+
 #: Awards outside the virtual resource's range by at most this (MW) are clipped.
 AWARD_TOL_MW = 1e-6
 #: A device total this far (MW) inside its offered range at the extreme exports means a
@@ -88,6 +115,12 @@ AWARD_BAND_REL = 1e-7
 RELINEARISE_TOL_MW = 1e-4
 #: Default number of re-linearisations at the solution (disaggregation and redispatch).
 DEFAULT_MAX_RELINEARISATIONS = 3
+#: Default price of limit slack in the soft-limit fallback ($ per MW-equivalent and hour),
+#: the same as the Total-TSO market extension's.
+DEFAULT_SLACK_PENALTY_USD_PER_MWH = 5_000.0
+#: Least-violation caps: the slack of the minimum-slack LP plus this (pu, MVA).
+SLACK_CAP_TOL_PU = 1e-9
+SLACK_CAP_TOL_MVA = 1e-8
 
 
 @dataclass(frozen=True)
@@ -113,6 +146,12 @@ class Disaggregation:
         Wall time of the solves incl. Param updates and re-linearisations (s).
     relinearisations : int
         Number of re-solves with the losses re-linearised at the previous solution.
+    slack : dict or None
+        ``None`` when the award could be met within the feeder's limits; otherwise the
+        limit slack of the soft-limit fallback's set-points (keys of
+        :func:`gridlayers.dso.opf.slack_report`). Not part of ``cost_usd_per_h``.
+    hard_limit_failure : str or None
+        Why the hard-limit LP failed (set with ``slack``).
 
     """
 
@@ -123,6 +162,8 @@ class Disaggregation:
     losses_p_mw: float
     solve_seconds: float
     relinearisations: int = 0
+    slack: dict[str, float | int] | None = None
+    hard_limit_failure: str | None = None
 
 
 class DSOOperator:
@@ -146,6 +187,11 @@ class DSOOperator:
         Re-solves of :meth:`disaggregate` and :meth:`redispatch` with the losses
         re-linearised at the previous solution (see module notes); 0 linearises at the
         interval's midpoint point only (and checks redispatch set-points there).
+    slack_penalty_usd_per_mwh : float or None
+        Price of limit slack in the soft-limit fallback ($ per MW-equivalent and hour,
+        :func:`gridlayers.dso.opf.set_slack_penalty`); ``None``: hard limits only, an
+        infeasible LP raises :class:`InfeasibleDSOError` (the behaviour before the
+        fallback existed).
 
     Attributes
     ----------
@@ -153,6 +199,11 @@ class DSOOperator:
         Loss-linearisation base point of the last solve (the interval's midpoint point
         after :meth:`set_interval` / :meth:`virtual_resource`; the final point after
         :meth:`disaggregate`).
+    last_slack : dict or None
+        Slack report of the last public call if it used the soft-limit fallback
+        (:func:`gridlayers.dso.opf.slack_report`), else ``None``; also on the results.
+    last_hard_limit_failure : str or None
+        Why the last call's hard-limit LP failed (with ``last_slack``).
 
     """
 
@@ -165,7 +216,11 @@ class DSOOperator:
         max_blocks: int = 10,
         binding_samples: int = 4,
         max_relinearisations: int = DEFAULT_MAX_RELINEARISATIONS,
+        slack_penalty_usd_per_mwh: float | None = DEFAULT_SLACK_PENALTY_USD_PER_MWH,
     ) -> None:
+        if slack_penalty_usd_per_mwh is not None and not slack_penalty_usd_per_mwh > 0:
+            msg = f"slack_penalty_usd_per_mwh must be > 0 or None, got {slack_penalty_usd_per_mwh}"
+            raise ValueError(msg)
         if blocks_per_device < 1 or max_blocks < 1:
             msg = "blocks_per_device and max_blocks must be >= 1"
             raise ValueError(msg)
@@ -182,32 +237,136 @@ class DSOOperator:
         self.max_blocks = max_blocks
         self.binding_samples = binding_samples
         self.max_relinearisations = max_relinearisations
+        self.slack_penalty_usd_per_mwh = slack_penalty_usd_per_mwh
         self.model = self._build()
         self._lp = PersistentLP(self.model)
+        self._soft: tuple[pyo.ConcreteModel, PersistentLP] | None = None  # built on first use
+        self._soft_active = False
         self._offers: dict[str, BidCurve] | None = None
         self._fixed: tuple[pd.Series, pd.Series] | None = None
+        self._range: tuple[float, float] | None = None
         self.operating_point: OperatingPoint = feeder.base_point
         self._interval_point: OperatingPoint = feeder.base_point
+        self._model_point: OperatingPoint = feeder.base_point  # in the active model's Params
         self._redispatcher = None
+        self.last_slack: dict[str, float | int] | None = None
+        self.last_hard_limit_failure: str | None = None
 
-    def _build(self) -> pyo.ConcreteModel:
-        """Build the dispatch model once (see module notes)."""
-        m = pyo.ConcreteModel(name="gridlayers_dso")
-        add_der_to_block(m, self.feeder, self.devices, self.blocks_per_device)
+    def _build(self, soft: bool = False) -> pyo.ConcreteModel:
+        """Build the dispatch model once (see module notes); ``soft``: with limit slack."""
+        m = pyo.ConcreteModel(name="gridlayers_dso_soft" if soft else "gridlayers_dso")
+        add_der_to_block(m, self.feeder, self.devices, self.blocks_per_device, slack_limits=soft)
         m.interface_price_usd_per_mwh = pyo.Param(
             initialize=0.0, mutable=True, within=pyo.Reals, doc="interface LMP ($/MWh)"
         )
         p_int = m.feeder.InterfaceP
         m.MinExport = pyo.Objective(expr=p_int, sense=pyo.minimize, doc="MW")
         m.MaxExport = pyo.Objective(expr=-p_int, sense=pyo.minimize, doc="-MW")
+        cost = m.DerCost - m.interface_price_usd_per_mwh * p_int
+        if soft:
+            opf.set_slack_penalty(self.feeder, m.feeder, self.slack_penalty_usd_per_mwh)
+            cost = cost + m.feeder.SlackCost
+            m.MinSlack = pyo.Objective(expr=m.feeder.SlackCost, sense=pyo.minimize, doc="$/h")
+            m.MinSlack.deactivate()
         m.DispatchCost = pyo.Objective(
-            expr=m.DerCost - m.interface_price_usd_per_mwh * p_int,
+            expr=cost,
             sense=pyo.minimize,
-            doc="DER cost minus interchange revenue ($/h)",
+            doc="DER cost minus interchange revenue (plus the slack penalty if soft) ($/h)",
         )
         m.MaxExport.deactivate()
         m.DispatchCost.deactivate()
         return m
+
+    # ------------------------------------------------------ soft-limit fallback
+    @property
+    def soft_limits(self) -> bool:
+        """Whether an infeasible LP falls back to soft limits (a slack penalty is set)."""
+        return self.slack_penalty_usd_per_mwh is not None
+
+    @contextmanager
+    def _soft_limits(self) -> Iterator[None]:
+        """Solve on the soft-limit model (built on first use) with the interval's inputs.
+
+        The hard-limit model and its solver stay untouched, so results that need no
+        slack are bit for bit those of a DSO without the fallback.
+        """
+        if self._soft is None:
+            model = self._build(soft=True)
+            self._soft = (model, PersistentLP(model))
+        hard = (self.model, self._lp, self._params_changed, self._model_point)
+        price = pyo.value(self.model.interface_price_usd_per_mwh)
+        self.model, self._lp = self._soft
+        set_offers(self.model, self._offers)
+        self.feeder.set_fixed_injections(self.model.feeder, *self._fixed)
+        self.model.interface_price_usd_per_mwh.set_value(price)
+        self._set_point(self._interval_point)
+        self._soft_active = True
+        try:
+            yield
+        finally:
+            self._soft_active = False
+            self.model, self._lp, self._params_changed, self._model_point = hard
+
+    def _set_point(self, point: OperatingPoint) -> None:
+        """Linearise the active model's losses at ``point`` (mutable Params, in place)."""
+        self.feeder.set_operating_point(self.model.feeder, point)
+        self.operating_point = self._model_point = point
+        self._params_changed = True
+
+    def _slack_report(self) -> dict[str, float | int] | None:
+        """Slack of the last solve on the soft model (``None`` on the hard one)."""
+        return opf.slack_report(self.model.feeder) if self._soft_active else None
+
+    def _least_violation(self) -> dict[str, float | int]:
+        """Find the least slack any dispatch needs and cap every slack variable there.
+
+        One LP (``MinSlack``, interface export free); each slack variable's upper bound
+        becomes its value plus ``SLACK_CAP_TOL_PU`` / ``SLACK_CAP_TOL_MVA``, so the
+        following LPs move only within the least violation. :meth:`_release_slack`
+        removes the caps.
+        """
+        m = self.model
+        self._lp.set_bounds(m.feeder.InterfaceP, None, None)
+        self._solve(m.MinSlack)
+        report = opf.slack_report(m.feeder)
+        fb = m.feeder
+        caps = [
+            (var, 0.0, max(pyo.value(var), 0.0) + tol)
+            for group, tol in (
+                (fb.VmSlackLow, SLACK_CAP_TOL_PU),
+                (fb.VmSlackHigh, SLACK_CAP_TOL_PU),
+                (fb.ThermalSlack, SLACK_CAP_TOL_MVA),
+            )
+            for var in group.values()
+        ]
+        self._lp.set_bounds_many(caps)
+        return report
+
+    def _at_least_violation(self, solve: Callable[[], T]) -> tuple[dict[str, float | int], T]:
+        """Run ``solve`` on the soft model within the least violation; return (slack, result).
+
+        If the capped problem fails (numerically; the minimum-slack point satisfies the
+        caps), ``solve`` runs once more with the slack free, priced by the penalty only.
+        """
+        slack = self._least_violation()
+        try:
+            return slack, solve()
+        except InfeasibleDSOError:
+            self._release_slack()
+            return slack, solve()
+        finally:
+            self._release_slack()
+
+    def _release_slack(self) -> None:
+        """Remove the least-violation caps of the soft model (slack free again)."""
+        self._lp.set_bounds_many([(v, 0.0, None) for v in opf.slack_variables(self.model.feeder)])
+
+    def _decision_cost(self) -> float:
+        """DER cost of the solved point, plus the slack penalty on the soft model ($/h)."""
+        cost = float(pyo.value(self.model.DerCost))
+        if self._soft_active:
+            cost += float(pyo.value(self.model.feeder.SlackCost))
+        return cost
 
     # ----------------------------------------------------------------- inputs
     @property
@@ -245,10 +404,10 @@ class DSOOperator:
         set_offers(self.model, offers)
         self.feeder.set_fixed_injections(self.model.feeder, p_fixed, q_fixed)
         point = midpoint_operating_point(self.feeder, self.devices, p_fixed, q_fixed, offers)
-        self.feeder.set_operating_point(self.model.feeder, point)
-        self.operating_point = self._interval_point = point
+        self._interval_point = point
+        self._set_point(point)
         self._offers, self._fixed = dict(offers), (p_fixed, q_fixed)
-        self._params_changed = True
+        self._range = None
 
     def _require_interval(self) -> None:
         if self._offers is None:
@@ -298,10 +457,30 @@ class DSOOperator:
         Raises
         ------
         InfeasibleDSOError
-            The fixed injections and offers admit no point within the feeder's limits.
+            The fixed injections and offers admit no point within the feeder's limits
+            and the soft-limit fallback is off (``slack_penalty_usd_per_mwh=None``).
+
+        Notes
+        -----
+        If no point is within the limits, the range is that of the exports reachable with
+        the least limit slack (soft-limit fallback, see the module notes;
+        ``last_slack`` reports that slack).
 
         """
         self.set_interval(p_fixed_mw, q_fixed_mvar, offers)
+        self.last_slack = self.last_hard_limit_failure = None
+        try:
+            return self._export_range()
+        except InfeasibleDSOError as exc:
+            if not self.soft_limits:
+                raise
+            with self._soft_limits():
+                slack, p_range = self._at_least_violation(self._export_range)
+            self.last_slack, self.last_hard_limit_failure = slack, str(exc)
+            return p_range
+
+    def _export_range(self) -> tuple[float, float]:
+        """Minimum and maximum export of the active model (MW, MW)."""
         p_lo, _, _ = self._export_extreme(self.model.MinExport)
         p_hi, _, _ = self._export_extreme(self.model.MaxExport)
         return p_lo, p_hi
@@ -324,10 +503,31 @@ class DSOOperator:
         Returns
         -------
         VirtualResource
-            Interface bid curve and feasible range (MW, $/MWh), solve statistics.
+            Interface bid curve and feasible range (MW, $/MWh), solve statistics; built
+            with the least limit slack if no dispatch meets the limits (``slack``, see
+            the module notes).
+
+        Raises
+        ------
+        InfeasibleDSOError
+            No dispatch meets the limits and the soft-limit fallback is off, or even the
+            soft-limit problem failed.
 
         """
         self.set_interval(p_fixed_mw, q_fixed_mvar, offers)
+        self.last_slack = self.last_hard_limit_failure = None
+        try:
+            return self._resource(offers)
+        except InfeasibleDSOError as exc:
+            if not self.soft_limits:
+                raise
+            with self._soft_limits():
+                slack, vr = self._at_least_violation(lambda: self._resource(offers))
+            self.last_slack, self.last_hard_limit_failure = slack, str(exc)
+            return replace(vr, slack=slack, hard_limit_failure=str(exc))
+
+    def _resource(self, offers: Mapping[str, BidCurve]) -> VirtualResource:
+        """Build the virtual resource on the active model (module notes)."""
         p_lo, d_lo, t_lo = self._export_extreme(self.model.MinExport)
         beta = self._delivery_factors()
         p_hi, d_hi, t_hi = self._export_extreme(self.model.MaxExport)
@@ -359,7 +559,8 @@ class DSOOperator:
         Notes
         -----
         ``C(P) = min DER cost s.t. InterfaceP = P`` is convex and piecewise linear in ``P``
-        (an LP's optimal value in a right-hand side). Evaluating it at equally spaced
+        (an LP's optimal value in a right-hand side; on the soft model the cost includes
+        the slack penalty, ``SlackCost``). Evaluating it at equally spaced
         ``P_j`` in ``[P_lo, P_hi]`` (only the bounds of ``InterfaceP`` change between the
         solves) and taking the slopes ``(C_{j+1} - C_j) / (P_{j+1} - P_j)`` as block prices
         gives a monotone curve that is exact at every sample point.
@@ -371,7 +572,7 @@ class DSOOperator:
         for p_j in points:
             self._lp.set_bounds(m.feeder.InterfaceP, float(p_j), float(p_j))
             seconds += self._solve(m.DispatchCost)
-            costs.append(float(pyo.value(m.DerCost)))
+            costs.append(self._decision_cost())
         blocks, slope = [], -np.inf
         for j in range(n):
             width = float(points[j + 1] - points[j])
@@ -398,19 +599,38 @@ class DSOOperator:
         Raises
         ------
         InfeasibleDSOError
-            If the feeder cannot deliver ``award_mw``.
+            If the feeder cannot deliver ``award_mw`` within its limits and the soft-limit
+            fallback is off, or not even with limit slack (an award outside the devices'
+            range).
+
+        Notes
+        -----
+        If no dispatch delivers the award within the limits, the soft-limit fallback
+        delivers it with the least-cost dispatch including the slack penalty (module
+        notes; ``Disaggregation.slack``).
 
         """
         self._require_interval()
+        self.last_slack = self.last_hard_limit_failure = None
+        try:
+            return self._disaggregate(award_mw, interface_price_usd_per_mwh)
+        except InfeasibleDSOError as exc:
+            if not self.soft_limits:
+                raise
+            with self._soft_limits():
+                result = self._disaggregate(award_mw, interface_price_usd_per_mwh)
+            self.last_slack, self.last_hard_limit_failure = result.slack, str(exc)
+            return replace(result, hard_limit_failure=str(exc))
+
+    def _disaggregate(self, award_mw: float, interface_price_usd_per_mwh: float) -> Disaggregation:
+        """Disaggregate on the active model (see :meth:`disaggregate`)."""
         award = float(award_mw)
-        lo, hi = getattr(self, "_range", (award, award))
+        lo, hi = self._range if self._range is not None else (award, award)
         if lo - AWARD_TOL_MW <= award <= hi + AWARD_TOL_MW:
             award = min(max(award, lo), hi)
         m = self.model
-        if self.operating_point is not self._interval_point:  # a previous call re-linearised
-            self.feeder.set_operating_point(m.feeder, self._interval_point)
-            self.operating_point = self._interval_point
-            self._params_changed = True
+        if self._model_point is not self._interval_point:  # a previous call re-linearised
+            self._set_point(self._interval_point)
         self._set_award(award)
         price = float(interface_price_usd_per_mwh)
         if price != pyo.value(m.interface_price_usd_per_mwh):
@@ -433,10 +653,9 @@ class DSOOperator:
                     self._set_award(*band)
                     self._solve(m.DispatchCost)
             except InfeasibleDSOError:  # keep the last feasible solution
-                self.operating_point, band = previous
-                self.feeder.set_operating_point(m.feeder, self.operating_point)
+                point, band = previous
+                self._set_point(point)
                 self._set_award(*band)
-                self._params_changed = True
                 seconds += time.perf_counter() - start
                 break
             seconds += time.perf_counter() - start
@@ -467,9 +686,7 @@ class DSOOperator:
         point = setpoint_operating_point(
             self.feeder, self.devices, p_fixed, q_fixed, setpoints_mw, start=self.operating_point
         )
-        self.feeder.set_operating_point(self.model.feeder, point)
-        self.operating_point = point
-        self._params_changed = True
+        self._set_point(point)
         p = injections_with_setpoints(self.devices, p_fixed, setpoints_mw)
         return self.feeder.interface_export_mw(p, q_fixed, operating_point=point)
 
@@ -496,6 +713,7 @@ class DSOOperator:
             losses_p_mw=fixed + sum(setpoints.values()) - p_int,
             solve_seconds=seconds,
             relinearisations=relinearisations,
+            slack=self._slack_report(),
         )
 
     # ------------------------------------------------------- other paradigms
@@ -519,11 +737,14 @@ class DSOOperator:
                 self.devices,
                 self.blocks_per_device,
                 max_relinearisations=self.max_relinearisations,
+                slack_penalty_usd_per_mwh=self.slack_penalty_usd_per_mwh,
             )
         self._redispatcher.max_relinearisations = self.max_relinearisations
-        return self._redispatcher.redispatch(
+        result = self._redispatcher.redispatch(
             setpoints_mw, p_fixed_mw, q_fixed_mvar, offers, interface_price_usd_per_mwh
         )
+        self.last_slack, self.last_hard_limit_failure = result.slack, result.hard_limit_failure
+        return result
 
     def market_extension(  # noqa: ANN201 - FeederMarketExtension
         self,

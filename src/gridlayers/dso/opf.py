@@ -15,7 +15,9 @@ Components added to a block by :func:`add_feeder_to_block` (``b`` a model bus,
 * ``VmMin``/``VmMax`` on ``VmSq`` and ``ThermalLimit[k, m]``: a regular polygon with
   ``N_FACETS`` sides inscribed in the circle ``|S| <= s_max_mva``.
 
-With ``slack=True`` (soft limits, used by the Total-TSO market extension) the limits get
+With ``slack=True`` (soft limits: the Total-TSO market extension, and the DSO's
+soft-limit fallback in :mod:`gridlayers.dso.operator` and :mod:`gridlayers.dso.redispatch`)
+the limits get
 non-negative slack variables priced in ``SlackCost`` ($/h):
 
 * ``VmSlackLow[b]``, ``VmSlackHigh[b]`` (pu): ``VmSq[b] >= vm_min^2 - 2 vm_min VmSlackLow[b]``
@@ -53,6 +55,9 @@ TINY_COEF = 1e-9
 #: than this (the substation busbar) are priced as if they had it, which caps the voltage
 #: penalty at ``penalty_usd_per_mwh / MIN_VM_SENSITIVITY_PU_PER_MW`` ($/h per pu).
 MIN_VM_SENSITIVITY_PU_PER_MW = 1e-4
+#: Voltage slack below this (pu) and thermal slack below this (MVA) count as unused.
+SLACK_TOL_PU = 1e-7
+SLACK_TOL_MVA = 1e-6
 
 
 def _edge_limits_mva(feeder: LinDistFlowFeeder) -> dict[int, float]:
@@ -350,6 +355,54 @@ def set_slack_penalty(feeder: LinDistFlowFeeder, block: Any, penalty_usd_per_mwh
         },
     )
     block.slack_penalty_thermal_usd_per_mvah.set_value(float(penalty_usd_per_mwh))
+
+
+def slack_report(block: Any) -> dict[str, float | int]:
+    """Return how much limit slack a solved soft-limit block uses.
+
+    Parameters
+    ----------
+    block : pyomo Block
+        A solved feeder block built with ``slack=True``, priced by :func:`set_slack_penalty`.
+
+    Returns
+    -------
+    dict
+        ``voltage_pu``: largest voltage slack of a bus (pu, outside ``[vm_min_pu,
+        vm_max_pu]``, to first order); ``buses``: buses with voltage slack;
+        ``thermal_mva``: total thermal slack (MVA); ``branches``: branches with thermal
+        slack; ``mw_equivalent``: voltage slack converted to MW at each bus's sensitivity
+        plus thermal slack (MW, the quantity priced at the penalty per MWh);
+        ``cost_usd_per_h``: the penalty ``SlackCost`` ($/h). Slack below ``SLACK_TOL_PU`` /
+        ``SLACK_TOL_MVA`` counts as 0.
+
+    """
+    buses = list(block.VM_SLACK_BUSES)
+    vm = np.array(
+        [max(pyo.value(block.VmSlackLow[b]), pyo.value(block.VmSlackHigh[b])) for b in buses]
+    )
+    vm = np.where(vm > SLACK_TOL_PU, vm, 0.0)
+    th = np.array([pyo.value(block.ThermalSlack[k]) for k in block.RATED_BRANCHES])
+    th = np.where(th > SLACK_TOL_MVA, th, 0.0)
+    vm_price = np.array([pyo.value(block.slack_penalty_vm_usd_per_pu_h[b]) for b in buses])
+    th_price = float(pyo.value(block.slack_penalty_thermal_usd_per_mvah))
+    return {
+        "voltage_pu": float(vm.max(initial=0.0)),
+        "buses": int(np.count_nonzero(vm)),
+        "thermal_mva": float(th.sum()),
+        "branches": int(np.count_nonzero(th)),
+        "mw_equivalent": float(vm @ vm_price / th_price + th.sum()),
+        "cost_usd_per_h": float(vm @ vm_price + th_price * th.sum()),
+    }
+
+
+def slack_variables(block: Any) -> list[Any]:
+    """Return every slack variable of a soft-limit feeder block (voltage low, high, thermal)."""
+    return [
+        *block.VmSlackLow.values(),
+        *block.VmSlackHigh.values(),
+        *block.ThermalSlack.values(),
+    ]
 
 
 def _per_model_bus(

@@ -37,6 +37,17 @@ energy is worth at the interface. When the aggregator dispatch is in merit order
 ``lambda`` this equals ``sum_d [C_d(p_d) - C_d(s_d)] - lambda * sum_d (p_d - s_d)``:
 the DER cost change plus the interface energy replaced at ``lambda``.
 
+**Soft-limit fallback** (``slack_penalty_usd_per_mwh``, default 5,000 $/MWh): if no
+correction meets the limits (the uncontrolled load and generation alone violate them),
+the same LP is solved on a second model whose voltage and thermal limits have slack
+priced at that penalty per MW-equivalent (:func:`gridlayers.dso.opf.set_slack_penalty`),
+i.e. ``min RedispatchCost + SlackCost``: the least violation, reached by the cheapest
+moves. That model is built on first use and updated in place; the hard-limit model is
+untouched, so feasible corrections are exactly those without the fallback.
+``Redispatch.slack`` reports the slack (:func:`gridlayers.dso.opf.slack_report`); it is
+not part of the redispatch cost. ``slack_penalty_usd_per_mwh=None`` raises
+:class:`~gridlayers.dso.offer_blocks.InfeasibleDSOError` instead.
+
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidCurve
+from gridlayers.dso import opf
 from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
 from gridlayers.dso.offer_blocks import (
     InfeasibleDSOError,
@@ -70,6 +82,8 @@ VM_TOL_PU = 1e-6
 LOADING_TOL_PERCENT = 1e-4
 #: Re-linearisation stops when no device set-point moves by more than this (MW).
 RELINEARISE_TOL_MW = 1e-4
+#: Default price of limit slack in the soft-limit fallback ($ per MW-equivalent and hour).
+DEFAULT_SLACK_PENALTY_USD_PER_MWH = 5_000.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,11 @@ class Redispatch:
         Wall time of the LPs and re-linearisations (0 when nothing had to change) (s).
     relinearisations : int
         Re-solves with the losses re-linearised at the previous correction.
+    slack : dict or None
+        ``None`` if the correction meets the limits; otherwise the limit slack of the
+        soft-limit fallback's correction (:func:`gridlayers.dso.opf.slack_report`).
+    hard_limit_failure : str or None
+        Why the hard-limit LP failed (set with ``slack``).
 
     """
 
@@ -106,6 +125,8 @@ class Redispatch:
     interface_p_mw: float
     solve_seconds: float
     relinearisations: int = 0
+    slack: dict[str, float | int] | None = None
+    hard_limit_failure: str | None = None
 
 
 def count_violations(feeder: LinDistFlowFeeder, state: LinDistFlowResult) -> int:
@@ -141,6 +162,9 @@ class Redispatcher:
         Offer block slots per device.
     max_relinearisations : int
         See the module notes (0: check and correct at the midpoint point only).
+    slack_penalty_usd_per_mwh : float or None
+        Price of limit slack in the soft-limit fallback ($ per MW-equivalent and hour);
+        ``None``: hard limits only (see the module notes).
 
     """
 
@@ -151,12 +175,26 @@ class Redispatcher:
         blocks_per_device: int,
         *,
         max_relinearisations: int = 3,
+        slack_penalty_usd_per_mwh: float | None = DEFAULT_SLACK_PENALTY_USD_PER_MWH,
     ) -> None:
+        if slack_penalty_usd_per_mwh is not None and not slack_penalty_usd_per_mwh > 0:
+            msg = f"slack_penalty_usd_per_mwh must be > 0 or None, got {slack_penalty_usd_per_mwh}"
+            raise ValueError(msg)
         self.feeder, self.devices = feeder, dict(devices)
         self.blocks_per_device = blocks_per_device
         self.max_relinearisations = max_relinearisations
-        m = pyo.ConcreteModel(name="gridlayers_dso_redispatch")
-        add_der_to_block(m, feeder, self.devices, blocks_per_device)
+        self.slack_penalty_usd_per_mwh = slack_penalty_usd_per_mwh
+        self.model = self._build(soft=False)
+        self._lp = PersistentLP(self.model)
+        self._soft: tuple[pyo.ConcreteModel, PersistentLP] | None = None  # built on first use
+
+    def _build(self, soft: bool) -> pyo.ConcreteModel:
+        """Build the redispatch model once; ``soft``: limits with slack (module notes)."""
+        feeder = self.feeder
+        m = pyo.ConcreteModel(
+            name="gridlayers_dso_redispatch_soft" if soft else "gridlayers_dso_redispatch"
+        )
+        add_der_to_block(m, feeder, self.devices, self.blocks_per_device, slack_limits=soft)
         mut = {"mutable": True, "within": pyo.Reals, "initialize": 0.0}
         idx = (m.DEVICES, m.OFFER_BLOCKS)
         m.block_setpoint_mw = pyo.Param(*idx, doc="aggregator block fill (MW)", **mut)
@@ -171,17 +209,18 @@ class Redispatcher:
             ),
             doc="block fill = aggregator fill + raise - lower (MW)",
         )
-        m.RedispatchCost = pyo.Objective(
-            expr=sum(
-                m.move_price_usd_per_mwh[d, k] * (m.RaiseBlock[d, k] + m.LowerBlock[d, k])
-                for d in m.DEVICES
-                for k in m.OFFER_BLOCKS
-            ),
-            sense=pyo.minimize,
-            doc="$/h",
+        cost = sum(
+            m.move_price_usd_per_mwh[d, k] * (m.RaiseBlock[d, k] + m.LowerBlock[d, k])
+            for d in m.DEVICES
+            for k in m.OFFER_BLOCKS
         )
-        self.model = m
-        self._lp = PersistentLP(m)
+        if soft:
+            opf.set_slack_penalty(feeder, m.feeder, self.slack_penalty_usd_per_mwh)
+            cost = cost + m.feeder.SlackCost
+        m.RedispatchCost = pyo.Objective(
+            expr=cost, sense=pyo.minimize, doc="$/h (plus the slack penalty if soft)"
+        )
+        return m
 
     def redispatch(
         self,
@@ -223,35 +262,20 @@ class Redispatcher:
         n_before = count_violations(self.feeder, before)
         if n_before == 0:
             return Redispatch(dict(setpoints_mw), 0.0, 0, 0, 0.0, float(before.interface_p_mw), 0.0)
-        m, lam = self.model, float(interface_price_usd_per_mwh)
-        set_offers(m, offers)
-        self.feeder.set_fixed_injections(m.feeder, p_fixed_mw, q_fixed_mvar)
-        self.feeder.set_operating_point(m.feeder, point)
+        lam = float(interface_price_usd_per_mwh)
         fills, weights = self._fills_and_weights(setpoints_mw, offers, lam)
-        store_floats(m.block_setpoint_mw, fills)
-        store_floats(
-            m.move_price_usd_per_mwh, {key: w + EPSILON_USD_PER_MWH for key, w in weights.items()}
-        )
-        seconds = self._lp.solve()
-        new = device_setpoints(m)
-        n_relin = 0
-        for _ in range(self.max_relinearisations):
-            start = time.perf_counter()
-            moved_point = setpoint_operating_point(
-                self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, new, start=point
-            )
-            self.feeder.set_operating_point(m.feeder, moved_point)
-            try:
-                self._lp.solve()
-            except InfeasibleDSOError:  # keep the last correction and its point
-                self.feeder.set_operating_point(m.feeder, point)
-                seconds += time.perf_counter() - start
-                break
-            seconds += time.perf_counter() - start
-            point, previous, new = moved_point, new, device_setpoints(m)
-            n_relin += 1
-            if max((abs(new[d] - previous[d]) for d in new), default=0.0) <= RELINEARISE_TOL_MW:
-                break
+        inputs = (p_fixed_mw, q_fixed_mvar, offers, fills, weights, point)
+        failure = None
+        try:
+            m, new, point, n_relin, seconds = self._correct(self.model, self._lp, *inputs)
+        except InfeasibleDSOError as exc:
+            if self.slack_penalty_usd_per_mwh is None:
+                raise
+            if self._soft is None:
+                model = self._build(soft=True)
+                self._soft = (model, PersistentLP(model))
+            failure = str(exc)
+            m, new, point, n_relin, seconds = self._correct(*self._soft, *inputs)
         cost = sum(
             weights[key] * (pyo.value(m.RaiseBlock[key]) + pyo.value(m.LowerBlock[key]))
             for key in weights
@@ -266,7 +290,55 @@ class Redispatcher:
             interface_p_mw=float(after.interface_p_mw),
             solve_seconds=seconds,
             relinearisations=n_relin,
+            slack=None if failure is None else opf.slack_report(m.feeder),
+            hard_limit_failure=failure,
         )
+
+    def _correct(
+        self,
+        m: pyo.ConcreteModel,
+        lp: PersistentLP,
+        p_fixed_mw: pd.Series,
+        q_fixed_mvar: pd.Series,
+        offers: Mapping[str, BidCurve],
+        fills: Mapping[tuple[str, int], float],
+        weights: Mapping[tuple[str, int], float],
+        point: object,
+    ) -> tuple[pyo.ConcreteModel, dict[str, float], object, int, float]:
+        """Solve the correction LP on ``m`` and re-linearise (module notes).
+
+        Returns the model, the corrected set-points (MW), the final linearisation point,
+        the number of re-linearisations and the wall time (s); the model's variables hold
+        the last successful solve.
+        """
+        set_offers(m, offers)
+        self.feeder.set_fixed_injections(m.feeder, p_fixed_mw, q_fixed_mvar)
+        self.feeder.set_operating_point(m.feeder, point)
+        store_floats(m.block_setpoint_mw, fills)
+        store_floats(
+            m.move_price_usd_per_mwh, {key: w + EPSILON_USD_PER_MWH for key, w in weights.items()}
+        )
+        seconds = lp.solve()
+        new = device_setpoints(m)
+        n_relin = 0
+        for _ in range(self.max_relinearisations):
+            start = time.perf_counter()
+            moved_point = setpoint_operating_point(
+                self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, new, start=point
+            )
+            self.feeder.set_operating_point(m.feeder, moved_point)
+            try:
+                lp.solve()
+            except InfeasibleDSOError:  # keep the last correction and its point
+                self.feeder.set_operating_point(m.feeder, point)
+                seconds += time.perf_counter() - start
+                break
+            seconds += time.perf_counter() - start
+            point, previous, new = moved_point, new, device_setpoints(m)
+            n_relin += 1
+            if max((abs(new[d] - previous[d]) for d in new), default=0.0) <= RELINEARISE_TOL_MW:
+                break
+        return m, new, point, n_relin, seconds
 
     def _fills_and_weights(
         self, setpoints_mw: Mapping[str, float], offers: Mapping[str, BidCurve], lam: float

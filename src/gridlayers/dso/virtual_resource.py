@@ -71,6 +71,14 @@ class VirtualResource:
         ``"merit_order"`` (steps 1–3 of the module notes) or ``"sampled"`` (a limit binds
         at an extreme export: exact least-cost points, see
         :meth:`gridlayers.dso.operator.DSOOperator._sampled_curve`).
+    slack : dict or None
+        ``None`` when the feeder's limits could be met. Otherwise the soft-limit fallback
+        built the resource (:class:`~gridlayers.dso.operator.DSOOperator`, module notes):
+        the least limit slack any dispatch needs, in the keys of
+        :func:`gridlayers.dso.opf.slack_report`; the range is the exports reachable
+        with no more slack.
+    hard_limit_failure : str or None
+        Why the hard-limit problem failed (set with ``slack``).
 
     """
 
@@ -84,6 +92,8 @@ class VirtualResource:
     n_variables: int
     n_constraints: int
     method: str = "merit_order"
+    slack: dict[str, float | int] | None = None
+    hard_limit_failure: str | None = None
 
 
 def interface_curve(

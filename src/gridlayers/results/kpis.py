@@ -65,6 +65,8 @@ SELECT (SELECT coalesce(sum(der_cost_usd), 0) FROM aggregator_interval
         WHERE paradigm = $paradigm) AS redispatch_cost,
        (SELECT count(*) FROM dso_interval WHERE paradigm = $paradigm AND infeasible)
         AS dso_infeasible_intervals,
+       (SELECT coalesce(max(slack_mw), 0) FROM dso_interval WHERE paradigm = $paradigm)
+        AS dso_max_slack_mw,
        (SELECT coalesce(sum(abs(realised_injection_mw - cleared_injection_mw)), 0) * $hours
         FROM interface_interval WHERE paradigm = $paradigm) AS imbalance_mwh,
        (SELECT coalesce(sum(forward_payment_usd), 0) FROM interface_interval

@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS dso_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
     redispatch_cost_usd DOUBLE, violations_predicted INTEGER, dlmp_min_usd_per_mwh DOUBLE,
     dlmp_mean_usd_per_mwh DOUBLE, dlmp_max_usd_per_mwh DOUBLE, solve_seconds DOUBLE,
-    values_exchanged INTEGER, infeasible BOOLEAN, flex_offered_mw DOUBLE, flex_usable_mw DOUBLE
+    values_exchanged INTEGER, infeasible BOOLEAN, flex_offered_mw DOUBLE, flex_usable_mw DOUBLE,
+    slack_mw DOUBLE, voltage_slack_pu DOUBLE
 );
 CREATE TABLE IF NOT EXISTS feeder_slack (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,

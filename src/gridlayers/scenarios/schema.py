@@ -262,9 +262,10 @@ class LimitsConfig(_Strict):
         5000.0,
         gt=0.0,
         description=(
-            "total_tso: price of feeder voltage/thermal limit slack in the TSO market "
-            "($ per MW-equivalent and hour; see docs/dso.md). Above every DER offer, "
-            "below the value of lost load."
+            "price of feeder voltage/thermal limit slack ($ per MW-equivalent and hour; "
+            "see docs/dso.md) in the TSO market (total_tso) and in the DSO's soft-limit "
+            "fallback when no dispatch meets the limits (total_dso, minimal_dso). Above "
+            "every DER offer, below the value of lost load."
         ),
     )
 

@@ -249,14 +249,16 @@ class Collector(mosaik_api_v3.Simulator):
                     infeasible=bool(r.get("infeasible")),
                     flex_offered_mw=r.get("flex_offered_mw"),
                     flex_usable_mw=r.get("flex_usable_mw"),
+                    slack_mw=(r.get("slack") or {}).get("mw_equivalent"),
+                    voltage_slack_pu=(r.get("slack") or {}).get("voltage_pu"),
                 )
             ],
         )
         self._dso_events(r, lda, key)
 
     def _dso_events(self, r: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
-        for message in r.get("infeasible") or []:
-            self._event(key, lda, "dso_infeasible", f"{message}; network-blind fallback used")
+        for message in r.get("infeasible") or []:  # the DSO says which fallback it used
+            self._event(key, lda, "dso_infeasible", message)
 
     def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
         self._store.event(key["paradigm"], key["interval"], key["time"], source, kind, message)
