@@ -199,3 +199,25 @@ def test_pyomo_blocks_clear_like_the_merged_curve():
     m.target.set_value(merged2.p_max_mw)
     solver.solve(m)
     assert pyo.value(m.obj) == pytest.approx(merged2.cost_usd_per_h(merged2.p_max_mw), abs=1e-6)
+
+
+def test_portfolio_with_many_distinct_prices_fits_the_tso_block_slots() -> None:
+    """Minimal DSO bids an aggregator's merged portfolio: at most 10 blocks reach the TSO.
+
+    Catches a portfolio sent uncompressed (the market rejects more than max_blocks) and a
+    compression that changes the range or the cost at the remaining block boundaries.
+    """
+    from gridlayers.der.curves import merge_bid_curves
+    from gridlayers.domain import BidBlock, BidCurve
+
+    curves = [BidCurve(-1.0, (BidBlock(0.5, 10.0 + d), BidBlock(0.5, 30.0 + d))) for d in range(12)]
+    merged = merge_bid_curves(curves)
+    assert len(merged.blocks) == 24
+    portfolio = merged.compressed(10)
+    assert len(portfolio.blocks) == 10
+    assert portfolio.p_min_mw == merged.p_min_mw
+    assert portfolio.p_max_mw == pytest.approx(merged.p_max_mw, abs=1e-12)
+    edge = portfolio.p_min_mw
+    for block in portfolio.blocks:
+        edge += block.quantity_mw
+        assert portfolio.cost_usd_per_h(edge) == pytest.approx(merged.cost_usd_per_h(edge))

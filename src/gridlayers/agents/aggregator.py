@@ -26,6 +26,10 @@ from gridlayers.lda import LDAModel
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import encode_curve, first_value
 
+#: Bid block slots of a portfolio offer at the TSO (``TransmissionMarket(max_blocks=10)``);
+#: a merged portfolio with more distinct prices is compressed (same range, same cost at
+#: every remaining block boundary), and its award is split over the devices' own offers.
+PORTFOLIO_BLOCKS = 10
 #: What the collector stores per aggregator and interval (see :meth:`AggregatorSim._dispatch`).
 RECORD_ATTRS = ["der_report"]
 ATTRS = ["offers", "portfolio", "awards", "setpoints[MW]", "proposed[MW]", "DER_P[MW]"]
@@ -91,7 +95,8 @@ class AggregatorSim(RunSimulator):
             dev_id: {"bus": dev.bus, **encode_curve(ent.offers[dev_id])}
             for dev_id, dev in ((d.device_id, d) for d in ent.aggregator.devices)
         }
-        ent.out["portfolio"] = encode_curve(merge_bid_curves(list(ent.offers.values())))
+        portfolio = merge_bid_curves(list(ent.offers.values())).compressed(PORTFOLIO_BLOCKS)
+        ent.out["portfolio"] = encode_curve(portfolio)
 
     def _dispatch(self, ent: _Entity, k: int, setpoints: dict[str, float]) -> None:
         """Dispatch every device under actual conditions; report what physically happened.

@@ -22,6 +22,7 @@ it (``x=0``, injection -5 MW) or sheds it (``x=5``) at 80 $/MWh of forgone value
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -96,7 +97,53 @@ class BidCurve:
             remaining -= take
         return cost
 
+    def compressed(self, max_blocks: int) -> BidCurve:
+        """Return the curve with at most ``max_blocks`` blocks (see :func:`compress_blocks`).
+
+        Same feasible range (MW) and the same cost ($/h) at every remaining block boundary.
+        """
+        if len(self.blocks) <= max_blocks:
+            return self
+        pairs = [(b.quantity_mw, b.price_usd_per_mwh) for b in self.blocks]
+        merged = compress_blocks(pairs, max_blocks)
+        return BidCurve(self.p_min_mw, tuple(BidBlock(q, c) for q, c in merged))
+
     @staticmethod
     def fixed(p_mw: float) -> BidCurve:
         """Return a price-taking curve with a single feasible point ``p_mw`` (MW)."""
         return BidCurve(p_min_mw=p_mw, blocks=())
+
+
+def compress_blocks(
+    blocks: Sequence[tuple[float, float]], max_blocks: int
+) -> list[tuple[float, float]]:
+    """Merge adjacent blocks until at most ``max_blocks`` remain.
+
+    Parameters
+    ----------
+    blocks : sequence of (float, float)
+        ``(quantity_mw, price_usd_per_mwh)`` in non-decreasing price order.
+    max_blocks : int
+        Target number of blocks (>= 1).
+
+    Returns
+    -------
+    list of (float, float)
+        Merged blocks. Each merge replaces two neighbours by one of the summed width at
+        their quantity-weighted average price, choosing the pair with the least cost
+        distortion ``q1 q2 / (q1 + q2) * (c2 - c1)``; block costs are preserved exactly
+        at block boundaries and prices stay non-decreasing.
+
+    """
+    out = [list(b) for b in blocks]
+    while len(out) > max_blocks:
+        best, best_err = 0, float("inf")
+        for i in range(len(out) - 1):
+            (q1, c1), (q2, c2) = out[i], out[i + 1]
+            err = q1 * q2 / max(q1 + q2, 1e-12) * (c2 - c1)
+            if err < best_err:
+                best, best_err = i, err
+        (q1, c1), (q2, c2) = out[best], out[best + 1]
+        q = q1 + q2
+        out[best : best + 2] = [[q, (q1 * c1 + q2 * c2) / q if q > 0 else c1]]
+    return [(q, c) for q, c in out]

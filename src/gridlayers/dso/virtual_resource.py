@@ -39,10 +39,10 @@ it by a curve through a few exact points of ``C(P)`` (``binding_samples``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gridlayers.domain.bid_curve import BidBlock, BidCurve
+from gridlayers.domain.bid_curve import BidBlock, BidCurve, compress_blocks
 
 #: Ranges narrower than this (MW) count as a single point.
 RANGE_TOL_MW = 1e-9
@@ -151,38 +151,3 @@ def interface_curve(
         kept[-1] = (kept[-1][0] + room, kept[-1][1])
     blocks = compress_blocks(kept, max_blocks)
     return BidCurve(p_lo, tuple(BidBlock(q, c) for q, c in blocks)), kappa
-
-
-def compress_blocks(
-    blocks: Sequence[tuple[float, float]], max_blocks: int
-) -> list[tuple[float, float]]:
-    """Merge adjacent blocks until at most ``max_blocks`` remain.
-
-    Parameters
-    ----------
-    blocks : sequence of (float, float)
-        ``(quantity_mw, price_usd_per_mwh)`` in non-decreasing price order.
-    max_blocks : int
-        Target number of blocks (>= 1).
-
-    Returns
-    -------
-    list of (float, float)
-        Merged blocks. Each merge replaces two neighbours by one of the summed width at
-        their quantity-weighted average price, choosing the pair with the least cost
-        distortion ``q1 q2 / (q1 + q2) * (c2 - c1)``; block costs are preserved exactly
-        at block boundaries and prices stay non-decreasing.
-
-    """
-    out = [list(b) for b in blocks]
-    while len(out) > max_blocks:
-        best, best_err = 0, float("inf")
-        for i in range(len(out) - 1):
-            (q1, c1), (q2, c2) = out[i], out[i + 1]
-            err = q1 * q2 / max(q1 + q2, 1e-12) * (c2 - c1)
-            if err < best_err:
-                best, best_err = i, err
-        (q1, c1), (q2, c2) = out[best], out[best + 1]
-        q = q1 + q2
-        out[best : best + 2] = [[q, (q1 * c1 + q2 * c2) / q if q > 0 else c1]]
-    return [(q, c) for q, c in out]
