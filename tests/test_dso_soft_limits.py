@@ -254,3 +254,35 @@ def test_a_failed_warm_start_is_solved_again_from_scratch(case: dict) -> None:
     with pytest.raises(InfeasibleDSOError, match="Infeasible"):
         dso.virtual_resource(p_bad, case["q"], offers_bad)
     assert lp.cold_restarts == 1
+
+
+def test_a_failed_end_sample_of_the_curve_is_moved_inward(
+    case: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HiGHS may stop without a solution with the export pinned at its maximum.
+
+    Measured on the congested rural feeder at 12:45 (status "Unknown", 1.4e-3 MW primal
+    infeasibility), which sent Total DSO into its network-blind last resort (1.071 pu on
+    AC). The end sample is now moved inward and solved again. Catches removing the retry
+    (the virtual resource then raises and the agent falls back).
+    """
+    p, offers = case["feasible"]
+    dso = DSOOperator(case["feeder"], case["devices"], slack_penalty_usd_per_mwh=None)
+    reference = dso.virtual_resource(p, case["q"], offers)
+    assert reference.method == "sampled"  # the voltage limit binds: the curve is sampled
+    original, failed = DSOOperator._solve, []
+
+    def fail_at_the_top(self, objective):
+        low, high = self.model.feeder.InterfaceP.bounds
+        pinned_at_top = low is not None and low == high and low >= reference.p_max_mw - 1e-9
+        if objective is self.model.DispatchCost and pinned_at_top:
+            failed.append(low)
+            raise InfeasibleDSOError("DSO optimisation failed: unknown")
+        return original(self, objective)
+
+    monkeypatch.setattr(DSOOperator, "_solve", fail_at_the_top)
+    vr = dso.virtual_resource(p, case["q"], offers)
+    assert failed == [pytest.approx(reference.p_max_mw, abs=1e-9)]
+    assert vr.p_max_mw < reference.p_max_mw
+    assert vr.p_max_mw == pytest.approx(reference.p_max_mw, abs=1e-6 * reference.p_max_mw)
+    assert vr.curve.p_max_mw == vr.p_max_mw

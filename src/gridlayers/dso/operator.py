@@ -121,6 +121,10 @@ DEFAULT_SLACK_PENALTY_USD_PER_MWH = 5_000.0
 #: Least-violation caps: the slack of the minimum-slack LP plus this (pu, MVA).
 SLACK_CAP_TOL_PU = 1e-9
 SLACK_CAP_TOL_MVA = 1e-8
+#: Factor on the least-violation caps when the capped range LPs fail numerically once.
+SLACK_CAP_RETRY = 1e4
+#: Inward moves of a failed end sample of the curve, as fractions of the range width (-).
+SAMPLE_NUDGES = (1e-7, 1e-5, 1e-3)
 
 
 @dataclass(frozen=True)
@@ -317,13 +321,13 @@ class DSOOperator:
         """Slack of the last solve on the soft model (``None`` on the hard one)."""
         return opf.slack_report(self.model.feeder) if self._soft_active else None
 
-    def _least_violation(self) -> dict[str, float | int]:
+    def _least_violation(self, loosen: float = 1.0) -> dict[str, float | int]:
         """Find the least slack any dispatch needs and cap every slack variable there.
 
         One LP (``MinSlack``, interface export free); each slack variable's upper bound
-        becomes its value plus ``SLACK_CAP_TOL_PU`` / ``SLACK_CAP_TOL_MVA``, so the
-        following LPs move only within the least violation. :meth:`_release_slack`
-        removes the caps.
+        becomes its value plus ``loosen`` times ``SLACK_CAP_TOL_PU`` /
+        ``SLACK_CAP_TOL_MVA``, so the following LPs move only within the least violation.
+        :meth:`_release_slack` removes the caps.
         """
         m = self.model
         self._lp.set_bounds(m.feeder.InterfaceP, None, None)
@@ -331,7 +335,7 @@ class DSOOperator:
         report = opf.slack_report(m.feeder)
         fb = m.feeder
         caps = [
-            (var, 0.0, max(pyo.value(var), 0.0) + tol)
+            (var, 0.0, max(pyo.value(var), 0.0) + loosen * tol)
             for group, tol in (
                 (fb.VmSlackLow, SLACK_CAP_TOL_PU),
                 (fb.VmSlackHigh, SLACK_CAP_TOL_PU),
@@ -345,15 +349,20 @@ class DSOOperator:
     def _at_least_violation(self, solve: Callable[[], T]) -> tuple[dict[str, float | int], T]:
         """Run ``solve`` on the soft model within the least violation; return (slack, result).
 
-        If the capped problem fails (numerically; the minimum-slack point satisfies the
-        caps), ``solve`` runs once more with the slack free, priced by the penalty only.
+        ``solve`` builds an export range (pure min/max export objectives), so it must never
+        run with the slack free: the range would then stretch across every limit. If the
+        capped problem fails (numerically; the minimum-slack point satisfies the caps), it
+        is retried once with caps loosened by ``SLACK_CAP_RETRY``; if that fails too,
+        :class:`InfeasibleDSOError` propagates (the agent records it and uses its last
+        resort).
         """
-        slack = self._least_violation()
         try:
-            return slack, solve()
-        except InfeasibleDSOError:
-            self._release_slack()
-            return slack, solve()
+            slack = self._least_violation()
+            try:
+                return slack, solve()
+            except InfeasibleDSOError:
+                slack = self._least_violation(loosen=SLACK_CAP_RETRY)
+                return slack, solve()
         finally:
             self._release_slack()
 
@@ -540,6 +549,8 @@ class DSOOperator:
         if binding and self.binding_samples > 0 and p_hi - p_lo > BINDING_TOL_MW:
             curve, t_s = self._sampled_curve(p_lo, p_hi)
             seconds, method = seconds + t_s, "sampled"
+            p_lo, p_hi = curve.p_min_mw, curve.p_max_mw  # an end sample may have moved in
+            self._range = (p_lo, p_hi)
         return VirtualResource(
             curve,
             p_lo,
@@ -565,13 +576,29 @@ class DSOOperator:
         solves) and taking the slopes ``(C_{j+1} - C_j) / (P_{j+1} - P_j)`` as block prices
         gives a monotone curve that is exact at every sample point.
 
+        An end point pins the export at an extreme of the range, where the LP can be
+        degenerate enough for HiGHS to stop without a solution (measured: status
+        "Unknown", 1.4e-3 MW primal infeasibility, at the maximum export of the congested
+        rural feeder at 12:45). Such an end point is moved inward by
+        ``SAMPLE_NUDGES`` times the range width, in turn, and solved again; the curve
+        then starts or ends there.
+
         """
         m, n = self.model, min(self.binding_samples, self.max_blocks)
         points = np.linspace(p_lo, p_hi, n + 1)
         costs, seconds = [], 0.0
-        for p_j in points:
-            self._lp.set_bounds(m.feeder.InterfaceP, float(p_j), float(p_j))
-            seconds += self._solve(m.DispatchCost)
+        for j, p_j in enumerate(points):
+            inward = 1.0 if j == 0 else -1.0
+            nudges = (0.0, *SAMPLE_NUDGES) if j in (0, n) else (0.0,)
+            for k, nudge in enumerate(nudges):
+                points[j] = p_j + inward * nudge * (p_hi - p_lo)
+                self._lp.set_bounds(m.feeder.InterfaceP, float(points[j]), float(points[j]))
+                try:
+                    seconds += self._solve(m.DispatchCost)
+                    break
+                except InfeasibleDSOError:
+                    if k == len(nudges) - 1:
+                        raise
             costs.append(self._decision_cost())
         blocks, slope = [], -np.inf
         for j in range(n):
