@@ -106,12 +106,19 @@ def offered_operating_cost(out: Path, paradigm: str) -> float:
     return float(gen) + float(der or 0.0)
 
 
-def deviation_bound_usd(out: Path, paradigm: str, hours: float) -> float:
-    """Value of all interface deviations at the highest real-time interface LMP ($)."""
+def linear_error_bound_usd(
+    out: Path, paradigm: str, hours: float, rel: float, abs_mw: float
+) -> float:
+    """Value of the LinDistFlow error bound on every LDA-interval at its real-time LMP ($).
+
+    The bound is ``abs_mw + rel * |cleared|`` per LDA and interval (the tolerance of
+    :func:`schedules_followed`), not the measured deviation: under Minimal DSO the
+    deviation also holds the DSO's own redispatch, which must not widen the allowance.
+    """
     row = _query(
         out,
-        "SELECT sum(abs(realised_injection_mw - cleared_injection_mw)), max(lmp_rt_usd_per_mwh) "
+        "SELECT sum((? + ? * abs(cleared_injection_mw)) * lmp_rt_usd_per_mwh) "
         "FROM interface_interval WHERE paradigm = ?",
-        [paradigm],
+        [abs_mw, rel, paradigm],
     )[0]
-    return float(row[0] or 0.0) * float(row[1] or 0.0) * hours
+    return float(row[0] or 0.0) * hours

@@ -85,12 +85,12 @@ SELECT (SELECT coalesce(sum(der_cost_usd), 0) FROM aggregator_interval
 #: Stored energy at the start of the first and the end of the last interval, and the
 #: mean real-time interface LMP, per LDA.
 _STORED = """
-WITH per_interval AS (
-    SELECT lda, interval, sum(stored_start_mwh) AS s0, sum(stored_end_mwh) AS s1
-    FROM aggregator_interval WHERE paradigm = $paradigm GROUP BY lda, interval
+WITH per_aggregator AS (
+    SELECT lda, aggregator, arg_min(stored_start_mwh, interval) AS s0,
+           arg_max(stored_end_mwh, interval) AS s1
+    FROM aggregator_interval WHERE paradigm = $paradigm GROUP BY lda, aggregator
 ), ends AS (
-    SELECT lda, arg_min(s0, interval) AS start_mwh, arg_max(s1, interval) AS end_mwh
-    FROM per_interval GROUP BY lda
+    SELECT lda, sum(s0) AS start_mwh, sum(s1) AS end_mwh FROM per_aggregator GROUP BY lda
 ), prices AS (
     SELECT lda, avg(lmp_rt_usd_per_mwh) AS price
     FROM interface_interval WHERE paradigm = $paradigm GROUP BY lda
@@ -110,6 +110,24 @@ JOIN aggregator_interval a
 JOIN interface_interval i
   ON i.paradigm = p.paradigm AND i.interval = p.interval AND i.lda = p.lda
 WHERE p.paradigm = $paradigm"""
+
+
+#: Minimal DSO: each DSO's own two-settlement (its firm schedule against the rest of its
+#: LDA: realised interface flow minus its aggregators' realised DER injection).
+_DSO_PAYMENTS = """
+WITH agg AS (
+    SELECT paradigm, interval, lda, sum(realised_mw) AS realised
+    FROM aggregator_interval WHERE paradigm = $paradigm GROUP BY ALL
+)
+SELECT coalesce(sum(i.lmp_usd_per_mwh * p.cleared_injection_mw
+                    + i.lmp_rt_usd_per_mwh * (i.realised_injection_mw
+                      - coalesce(a.realised, 0) - p.cleared_injection_mw)), 0)
+       * $hours AS paid
+FROM participant_interval p
+JOIN interface_interval i
+  ON i.paradigm = p.paradigm AND i.interval = p.interval AND i.lda = p.lda
+LEFT JOIN agg a ON a.paradigm = p.paradigm AND a.interval = p.interval AND a.lda = p.lda
+WHERE p.paradigm = $paradigm AND p.participant = 'dso:' || p.lda"""
 
 
 def _clean(value: Any) -> Any:
@@ -189,11 +207,11 @@ def _payments(
         "bulk_loads": kpis.pop("pay_bulk_loads"),
         "tso_congestion_rent": kpis.pop("pay_congestion_rent") + kpis["imbalance_penalty"],
     }
-    if paradigm == "minimal_dso":
-        aggregators = _row(store, _AGGREGATOR_PAYMENTS, params)["paid"] or 0.0
-        aggregators += kpis["redispatch_cost"]  # the DSO compensates redispatched DER
-        out["aggregators"] = aggregators
-        out["dsos"] = ldas - aggregators
+    if paradigm == "minimal_dso":  # each settled on its own quantities; they sum to ldas
+        redispatch = kpis["redispatch_cost"]  # the DSO compensates redispatched DER
+        penalty = kpis["imbalance_penalty"]  # charged to the DSO, which holds the interface
+        out["aggregators"] = (_row(store, _AGGREGATOR_PAYMENTS, params)["paid"] or 0.0) + redispatch
+        out["dsos"] = (_row(store, _DSO_PAYMENTS, params)["paid"] or 0.0) - redispatch - penalty
     else:
         out["ldas"] = ldas
     out["net"] = sum(out.values())

@@ -28,7 +28,7 @@ import mosaik_api_v3
 import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
-from gridlayers.agents import PHASE_DISPATCH
+from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.grid.forecast import bulk_load_forecast
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
@@ -138,8 +138,11 @@ class MarketSim(RunSimulator):
         got = inputs.get("tso", {})
         if phase == PHASE_DISPATCH:
             self._clear_real_time(k, got)
-        else:
+        elif phase == PHASE_OFFER:
             self._clear_forward(k, got)
+        else:
+            msg = f"interval {k}: the TSO has no phase {phase} (inputs {sorted(got)})"
+            raise RuntimeError(msg)
 
     # ------------------------------------------------------------------ forward
     def _clear_forward(self, k: int, got: dict[str, Any]) -> None:
@@ -191,9 +194,14 @@ class MarketSim(RunSimulator):
         if self._forward is None:
             msg = f"interval {k}: real-time stage without a forward clearing"
             raise RuntimeError(msg)
-        imports = dict.fromkeys(self._interfaces, 0.0)
+        imports: dict[str, float] = {}
         for source, value in got.get("P_import[MW]", {}).items():
-            imports[self._sources[source][1]] += float(value)
+            lda = self._sources[source][1]
+            imports[lda] = imports.get(lda, 0.0) + float(value)
+        missing = sorted(set(self._interfaces) - set(imports))
+        if missing:
+            msg = f"interval {k}: no realised import from the feeders of {missing}"
+            raise RuntimeError(msg)
         extra: dict[int, float] = {}
         for lda, p_mw in imports.items():
             extra[self._interfaces[lda]] = extra.get(self._interfaces[lda], 0.0) + p_mw
