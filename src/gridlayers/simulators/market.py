@@ -25,6 +25,7 @@ import time as wallclock
 from typing import Any
 
 import mosaik_api_v3
+import numpy as np
 import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
@@ -128,6 +129,10 @@ class MarketSim(RunSimulator):
             cost_segments=segments,
         )
         self._real_time_market = TransmissionMarket(self._net, cost_segments=segments)
+        fwd, rt = self._market.network, self._real_time_market.network
+        if fwd.n_bus != rt.n_bus or not np.array_equal(fwd.gen_bus, rt.gen_bus):
+            msg = "forward and real-time markets number the network differently"
+            raise RuntimeError(msg)  # the settlement prices both stages on one numbering
         lookup = self._real_time_market.network.bus_lookup
         self._interface_node = {lda: int(lookup[bus]) for lda, bus in interfaces.items()}
         return [{"eid": "tso", "type": model}]
