@@ -246,12 +246,14 @@ class TransmissionMarket:
         return self._solve()
 
     def _set_unserved_bounds(self) -> None:
+        """Cap load shedding per bus at its withdrawal; keep the bulk part for the result."""
         m, dc = self._model, self._dc
         withdrawal = dc.fixed_withdrawal_mw.copy()
         load_mw = np.array([pyo.value(m.load_p_mw[d]) for d in m.LOAD])
         np.add.at(withdrawal, self._load_nodes, load_mw)
+        self._bulk_withdrawal_mw = withdrawal  # MW per model bus, before shedding
         for n in m.BUS:
-            m.unserved_max_mw[n] = max(0.0, float(withdrawal[n]) + pyo.value(m.extra_load_mw[n]))
+            m.unserved_max_mw[n] = max(0.0, float(withdrawal[n]) + self._extra_mw[n])
 
     def _set_loads(self, load_p_mw: pd.Series | None) -> None:
         net_load = self._net.load
@@ -272,6 +274,7 @@ class TransmissionMarket:
         totals = np.zeros(self._dc.n_bus)
         for bus, p_mw in (extra_load_mw or {}).items():
             totals[self._model_bus(bus, "extra_load_mw")] += float(p_mw)
+        self._extra_mw = totals  # MW per model bus
         param = self._model.extra_load_mw
         for n in range(self._dc.n_bus):
             param[n] = float(totals[n])
@@ -343,9 +346,6 @@ class TransmissionMarket:
         nodes = list(self._unserved_bus)
         unserved[[self._unserved_bus[n] for n in nodes]] = [m.Unserved[n].value for n in nodes]
         shed = np.array([m.Unserved[n].value or 0.0 for n in m.BUS])
-        bulk = dc.fixed_withdrawal_mw.copy()
-        np.add.at(bulk, self._load_nodes, [pyo.value(m.load_p_mw[d]) for d in m.LOAD])
-        extra = np.array([pyo.value(m.extra_load_mw[n]) for n in m.BUS])
         return ClearingResult(
             lmp_usd_per_mwh=pd.Series(lmp, index=net.bus.index, name="lmp_usd_per_mwh"),
             cost_usd_per_h=objective,
@@ -362,8 +362,8 @@ class TransmissionMarket:
             unserved_mw=unserved,
             node_lmp_usd_per_mwh=lmp_node,
             unit_p_mw=gen_val,
-            node_bulk_withdrawal_mw=bulk - shed,
-            node_extra_withdrawal_mw=extra,
+            node_bulk_withdrawal_mw=self._bulk_withdrawal_mw - shed,
+            node_extra_withdrawal_mw=self._extra_mw.copy(),
             branch_flow_mw=flow,
         )
 
