@@ -233,14 +233,7 @@ class FeederMarketExtension:
 
         """
         if not self.soft_limits:
-            return {
-                "voltage_pu": 0.0,
-                "buses": 0,
-                "thermal_mva": 0.0,
-                "branches": 0,
-                "mw_equivalent": 0.0,
-                "cost_usd_per_h": 0.0,
-            }
+            return opf.no_slack()
         self._require_block()
         return opf.slack_report(self.block.feeder)
 

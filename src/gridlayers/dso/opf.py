@@ -357,6 +357,18 @@ def set_slack_penalty(feeder: LinDistFlowFeeder, block: Any, penalty_usd_per_mwh
     block.slack_penalty_thermal_usd_per_mvah.set_value(float(penalty_usd_per_mwh))
 
 
+def no_slack() -> dict[str, float | int]:
+    """Return the :func:`slack_report` of a model without slack (every entry 0)."""
+    return {
+        "voltage_pu": 0.0,
+        "buses": 0,
+        "thermal_mva": 0.0,
+        "branches": 0,
+        "mw_equivalent": 0.0,
+        "cost_usd_per_h": 0.0,
+    }
+
+
 def slack_report(block: Any) -> dict[str, float | int]:
     """Return how much limit slack a solved soft-limit block uses.
 
