@@ -89,6 +89,9 @@ def test_payments_net_to_zero_in_every_interval(which: str, request: pytest.Fixt
     assert len(rows) == 3 * len(summary["paradigms"])
     for paradigm, k, net, generators in rows:
         assert abs(net) <= 1e-6 * abs(generators), (paradigm, k, net)
+    if which == "uncongested":  # 11:30 is transmission-congested: a wrong rent sign shows
+        rent = inv._query(out, "SELECT max(abs(congestion_rent_usd)) FROM market_interval")
+        assert rent[0][0] > 1.0
 
 
 @pytest.mark.parametrize("which", ["uncongested", "congested"])
