@@ -1,6 +1,10 @@
-"""mosaik adapter for the physics layer: one ``Feeder`` entity per LDA.
+"""mosaik adapters for the physics layer.
 
-Event-based: a feeder steps when its aggregators' realised DER injections arrive
+:class:`FeederSim` runs inside a gridlayers co-simulation: one ``Feeder`` entity per
+LDA, built from the run's scenario. :class:`FeederSimulator` is the same physics as a
+standalone mosaik component, for any mosaik scenario (see its docstring).
+
+FeederSim is event-based: a feeder steps when its aggregators' realised DER injections arrive
 (``DER_P[MW]``, a ``{device id: MW}`` dict per aggregator); an LDA without DER steps
 on its own at the dispatch phase of every interval. Outputs carry their unit in the
 attribute name. ``P_import[MW]`` is the realised flow from the transmission bus into
@@ -10,15 +14,22 @@ the LDA (positive: the LDA draws power).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mosaik_api_v3
+import numpy as np
+import pandapower as pp
+import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from gridlayers.agents import PHASE_DISPATCH
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.grid import Feeder, FeederResult
+from gridlayers.grid.networks import json_network, simbench_feeder
 from gridlayers.lda import LDAModel
+from gridlayers.scenarios.schema import LimitsConfig
 from gridlayers.simulators.base import RunSimulator
 
 #: Output attribute -> function reading it from a FeederResult.
@@ -87,6 +98,175 @@ class FeederSim(RunSimulator):
             for eid, attrs in outputs.items()
             if eid in self._results
         }
+
+
+STANDALONE_META: Meta = {
+    "api_version": "3.0",
+    "type": "time-based",
+    "models": {
+        "Feeder": {
+            "public": True,
+            "params": ["simbench", "json", "sgen_scaling", "load_scaling"],
+            "attrs": [a for a in OUTPUTS if a != "Vm[pu]"],
+        },
+        "Bus": {
+            "public": False,
+            "params": [],
+            "attrs": ["P_gen[MW]", "P_load[MW]", "Q_load[MVar]", "Vm[pu]"],
+        },
+        "Line": {"public": False, "params": [], "attrs": ["loading[%]"]},
+        "Trafo": {"public": False, "params": [], "attrs": ["loading[%]"]},
+    },
+}
+#: Bus inputs, each written to a helper load or static generator at every bus.
+_BUS_INPUTS = ("P_gen[MW]", "P_load[MW]", "Q_load[MVar]")
+
+
+@dataclass
+class _Standalone:
+    """One standalone feeder: its solver, its year profiles and its per-bus helpers."""
+
+    feeder: Feeder
+    profiles: dict[tuple[str, str], np.ndarray]
+    bus_row: dict[int, int]
+    result: FeederResult | None = None
+
+
+class FeederSimulator(mosaik_api_v3.Simulator):
+    """A SimBench (or pandapower JSON) feeder as a standalone mosaik simulator.
+
+    Use it like mosaik-pandapower-2's ``Grid``::
+
+        SIM_CONFIG = {"Feeder": {"python": "gridlayers.simulators.feeder:FeederSimulator"}}
+        sim = world.start("Feeder", step_size=900, start="2016-06-01 00:00:00")
+        feeder = sim.Feeder(simbench="1-MV-rural--0-sw")
+
+    Simulator parameters: ``step_size`` (mosaik ticks between power flows; ``None``
+    makes it event-based, stepping when inputs arrive), ``start`` (the time of tick 0,
+    ISO format, default 2016-01-01 00:00, the SimBench profile year) and the usual
+    ``time_resolution`` (seconds per tick).
+
+    Model ``Feeder``: ``simbench=CODE`` (network and its real 15-minute profiles, read
+    from gridlayers' SimBench cache) or ``json=PATH`` (a pandapower JSON network, held
+    at its stored set-points); ``sgen_scaling``/``load_scaling`` multiply the profiles.
+    Its outputs are the feeder-level results of :data:`OUTPUTS` (interface flow,
+    losses, voltage extremes, violations, convergence). Children: ``Bus-<index>``
+    (inputs ``P_gen[MW]``, ``P_load[MW]``, ``Q_load[MVar]`` added on top of the
+    profiles at that bus, summed over all connections; output ``Vm[pu]``), and
+    ``Line-<index>``/``Trafo-<index>`` (output ``loading[%]``). With nothing
+    connected, the feeder plays its own profiles. The profile value of a step is
+    that of the 15-minute period containing it (held, wrapping around the year).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(STANDALONE_META)
+        self._feeders: dict[str, _Standalone] = {}
+
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        step_size: int | None = 900,
+        start: str = "2016-01-01 00:00:00",
+    ) -> Meta:
+        """Take the step size (ticks) and the time of tick 0."""
+        self._resolution = float(time_resolution)
+        self._step_size = step_size
+        if not step_size:
+            self.meta["type"] = "event-based"
+        begin = pd.Timestamp(start)
+        self._offset_s = (begin - pd.Timestamp(year=begin.year, month=1, day=1)).total_seconds()
+        return self.meta
+
+    def create(self, num: int, model: str, **params: Any) -> list[CreateResult]:
+        """Create ``num`` feeders (children: buses, lines, transformers)."""
+        if model != "Feeder":
+            msg = f"only Feeder entities can be created, not {model!r}"
+            raise ValueError(msg)
+        return [self._create(f"Feeder-{len(self._feeders)}", **params) for _ in range(num)]
+
+    def _create(
+        self,
+        eid: str,
+        simbench: str | None = None,
+        json: str | None = None,
+        sgen_scaling: float = 1.0,
+        load_scaling: float = 1.0,
+    ) -> CreateResult:
+        if (simbench is None) == (json is None):
+            raise ValueError("give exactly one of simbench=CODE or json=PATH")
+        if simbench is not None:
+            net, year = simbench_feeder(simbench)
+            profiles = {key: frame.to_numpy() for key, frame in year.items()}
+        else:
+            net = json_network(Path(json))
+            profiles = {
+                ("load", "p_mw"): net.load.p_mw.to_numpy()[None, :],
+                ("load", "q_mvar"): net.load.q_mvar.to_numpy()[None, :],
+                ("sgen", "p_mw"): net.sgen.p_mw.to_numpy()[None, :],
+            }
+        profiles[("sgen", "p_mw")] = profiles[("sgen", "p_mw")] * sgen_scaling
+        for col in ("p_mw", "q_mvar"):
+            profiles[("load", col)] = profiles[("load", col)] * load_scaling
+        buses = net.bus.index.to_numpy()
+        pp.create_loads(net, buses, 0.0, q_mvar=0.0, name="mosaik input")
+        pp.create_sgens(net, buses, 0.0, name="mosaik input")
+        state = _Standalone(
+            Feeder(net, LimitsConfig()),
+            profiles,
+            {int(b): i for i, b in enumerate(buses)},
+        )
+        self._feeders[eid] = state
+        children = [{"eid": f"{eid}.Bus-{b}", "type": "Bus", "rel": []} for b in buses]
+        for table, model in (("line", "Line"), ("trafo", "Trafo")):
+            children += [
+                {"eid": f"{eid}.{model}-{i}", "type": model, "rel": []} for i in net[table].index
+            ]
+        return {"eid": eid, "type": "Feeder", "children": children, "rel": []}
+
+    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
+        """Solve every feeder for the profile period containing ``time``, plus bus inputs."""
+        seconds = self._offset_s + time * self._resolution
+        extra = {
+            eid: {key: np.zeros(len(s.bus_row)) for key in _BUS_INPUTS}
+            for eid, s in self._feeders.items()
+        }
+        for child, values in inputs.items():
+            eid, bus = child.split(".Bus-")
+            row = self._feeders[eid].bus_row[int(bus)]
+            for attr, by_source in values.items():
+                extra[eid][attr][row] += sum(by_source.values())
+        for eid, s in self._feeders.items():
+            rows = len(s.profiles[("load", "p_mw")])
+            k = int(seconds // 900) % rows
+            e = extra[eid]
+            self._feeders[eid].result = s.feeder.run(
+                np.concatenate([s.profiles[("load", "p_mw")][k], e["P_load[MW]"]]),
+                np.concatenate([s.profiles[("load", "q_mvar")][k], e["Q_load[MVar]"]]),
+                np.concatenate([s.profiles[("sgen", "p_mw")][k], e["P_gen[MW]"]]),
+            )
+        return time + self._step_size if self._step_size else None
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        """Return feeder-level results and per-bus voltages / per-branch loadings."""
+        data: OutputData = {}
+        for eid, attrs in outputs.items():
+            feeder_eid, _, child = eid.partition(".")
+            result = self._feeders[feeder_eid].result
+            if result is None:
+                continue
+            if not child:
+                data[eid] = {attr: OUTPUTS[attr](result) for attr in attrs}
+                continue
+            kind, index = child.split("-")
+            if kind == "Bus":
+                value = result.vm_pu.at[int(index)]
+            elif kind == "Line":
+                value = result.line_loading_percent.at[int(index)]
+            else:
+                value = result.trafo_loading_percent.at[int(index)]
+            data[eid] = {attrs[0]: float(value)} if attrs else {}
+        return data
 
 
 def main() -> None:
