@@ -51,32 +51,3 @@ def simple_config(**overrides: object) -> PlannerConfig:
     )
     base.update(overrides)
     return PlannerConfig(**base)
-
-
-def many_ldas(data: dict, n: int) -> dict:
-    """Return ``data`` with ``n`` LDAs: its LDAs repeated at other 115 kV load buses.
-
-    LDA ``i`` copies bundled LDA ``i % len(ldas)`` (feeder, DER, limits) under the name
-    ``<name><i>`` at the ``i``-th 115 kV bus with a load of the transmission case, the
-    bundled interface buses first (the "30-LDA variant" of the default system).
-    """
-    import copy
-
-    from gridlayers.grid.networks import transmission_network
-    from gridlayers.scenarios.schema import TransmissionConfig
-
-    net = transmission_network(TransmissionConfig.model_validate(data["transmission"]))
-    hv = set(net.bus.index[net.bus.vn_kv == 115.0])
-    base = data["ldas"]
-    used = [lda["interface_bus"] for lda in base]
-    buses = used + sorted((set(net.load.bus) & hv) - set(used))
-    if n > len(buses):
-        msg = f"only {len(buses)} 115 kV load buses for {n} LDAs"
-        raise ValueError(msg)
-    out = copy.deepcopy(data)
-    out["ldas"] = [
-        {**copy.deepcopy(base[i % len(base)]), "name": f"{base[i % len(base)]['name']}{i}",
-         "interface_bus": int(buses[i])}
-        for i in range(n)
-    ]  # fmt: skip
-    return out

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 import invariants as inv
-from conftest import DEFAULT, many_ldas, write_scenario
+from conftest import DEFAULT, write_scenario
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios import load_scenario
+from gridlayers.scenarios.variants import many_ldas
 
 
 @pytest.mark.slow
