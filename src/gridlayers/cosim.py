@@ -113,24 +113,35 @@ def _wire(
 ) -> None:
     sources: dict[str, list[str]] = {}
     feeders, aggs, dsos = {}, {}, {}
+    # In-process, one feeder simulator and one aggregator simulator hold every LDA's
+    # entities: mosaik's scheduling cost grows with the number of simulators, not of
+    # entities. Feeders as subprocesses ('cmd') get one process per LDA.
+    per_lda_feeders = scenario.simulators.feeder == "cmd"
+    fsim = None if per_lda_feeders else world.start("Feeder", **common)
+    asim = None
+    self_stepping: set[str] = set()  # feeder simulators that step without aggregators
     for lda in scenario.ldas:
         model = lda_model(common["run_id"], scenario, lda.name)
-        fsim = world.start("Feeder", **common)
-        feeders[lda.name] = fsim.Feeder(lda=lda.name)
+        sim = world.start("Feeder", **common) if per_lda_feeders else fsim
+        feeders[lda.name] = sim.Feeder(lda=lda.name)
         sources[feeders[lda.name].full_id] = ["feeder", lda.name]
         if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
-            world.set_initial_event(feeders[lda.name].sid, PHASE_DISPATCH)
+            self_stepping.add(feeders[lda.name].sid)
         if model.aggregators:
-            asim = world.start("Aggregator", **common)
+            if asim is None:
+                asim = world.start("Aggregator", **common)
             for name in model.aggregators:
                 entity = asim.Aggregator(lda=lda.name, aggregator=name)
                 aggs[entity.full_id] = (lda.name, entity)
                 sources[entity.full_id] = ["aggregator", f"{lda.name}.{name}"]
-            world.set_initial_event(entity.sid, PHASE_OFFER)
         dsos[lda.name] = world.start("DSO", **common).DSO(lda=lda.name)
         sources[dsos[lda.name].full_id] = ["dso", lda.name]
         if not model.aggregators:  # no offers trigger this DSO: it bids on its own
             world.set_initial_event(dsos[lda.name].sid, PHASE_OFFER)
+    for sid in self_stepping:
+        world.set_initial_event(sid, PHASE_DISPATCH)
+    if aggs:
+        world.set_initial_event(next(iter(aggs.values()))[1].sid, PHASE_OFFER)
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
     sources[tso.full_id] = ["market", "tso"]
