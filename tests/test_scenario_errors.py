@@ -27,6 +27,17 @@ def test_default_scenario_validates_and_resolves() -> None:
     assert scenario.horizon.intervals == 96
 
 
+def test_year_scenario_is_ten_ldas_on_four_feeders_for_a_year() -> None:
+    path = DEFAULT.with_name("year.yaml")
+    scenario = load_scenario(path)
+    resolve_scenario(scenario, path)
+    assert len(scenario.ldas) == 10
+    assert len({lda.interface_bus for lda in scenario.ldas}) == 10
+    assert len({lda.feeder.simbench for lda in scenario.ldas}) == 4
+    assert scenario.horizon.intervals == 365 * 96
+    assert scenario.paradigms == ["total_dso"]
+
+
 def test_cli_validate_default_exits_zero() -> None:
     result = _cli("validate", str(DEFAULT))
     assert result.returncode == 0, result.stderr

@@ -64,8 +64,9 @@ def run_world(
     paradigm: str,
     store: ResultStore,
     on_interval: Callable[[int], None] | None = None,
+    intervals: int | None = None,
 ) -> None:
-    """Build the mosaik World for one paradigm and run the whole horizon.
+    """Build the mosaik World for one paradigm and run the horizon (or its first intervals).
 
     Parameters
     ----------
@@ -77,6 +78,9 @@ def run_world(
         Open store the collector writes into, interval by interval.
     on_interval : callable, optional
         Called with the interval number once every feeder of that interval is stored.
+    intervals : int, optional
+        Stop after this many market intervals (default: the whole horizon). Everything
+        is still built for the whole horizon (profiles, forecasts), as in a full run.
 
     """
     if paradigm not in PARADIGMS:
@@ -97,7 +101,8 @@ def run_world(
             dict(scenario=data, paradigm=paradigm, run_id=run_id),
         )
         horizon = scenario.horizon
-        world.run(until=horizon.intervals * horizon.interval_s, print_progress=False)
+        n = horizon.intervals if intervals is None else min(intervals, horizon.intervals)
+        world.run(until=n * horizon.interval_s, print_progress=False)
     finally:
         world.shutdown()
         release(run_id)
