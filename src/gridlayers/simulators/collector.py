@@ -1,9 +1,12 @@
 """mosaik adapter that writes every interval's results into the run's ResultStore.
 
 Event-based: it steps whenever any source publishes, and files each output under the
-interval ``time // interval_s``. Always in-process (it holds the open database). It
-is created with an explicit map from each source's full id to ``[kind, name]``
-(``feeder``/LDA, ``market``/tso, ``aggregator``/``lda.aggregator``, ``dso``/LDA).
+interval ``time // interval_s``. Always in-process (it holds the open database). A
+step hands its rows to the store in bulk, one append per table (bus voltages and LMPs
+column-wise); the store buffers and writes them in batches (see
+:class:`~gridlayers.results.store.ResultStore`). It is created with an explicit map
+from each source's full id to ``[kind, name]`` (``feeder``/LDA, ``market``/tso,
+``aggregator``/``lda.aggregator``, ``dso``/LDA).
 """
 
 from __future__ import annotations
@@ -26,13 +29,19 @@ META: Meta = {
 }
 
 
+#: Completed intervals between forced writes of the store's buffers (a day of quarter-hours).
+FLUSH_EVERY_INTERVALS = 96
+
+
 class Collector(mosaik_api_v3.Simulator):
     """Writes feeder, market, aggregator and DSO outputs to the store as they arrive."""
 
     def __init__(self) -> None:
         super().__init__(META)
         self._sources: dict[str, tuple[str, str]] = {}
-        self._done: set[tuple[int, str]] = set()
+        self._stored: dict[int, set[str]] = {}  # interval -> LDAs whose feeder is stored
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # this step's rows per table
+        self._completed: list[int] = []  # intervals this step completed (every feeder)
 
     def init(
         self,
@@ -77,14 +86,35 @@ class Collector(mosaik_api_v3.Simulator):
             "aggregator": self._aggregator,
             "dso": self._dso,
         }
-        for source, data in by_source.items():
-            kind, name = self._sources[source]
-            writers[kind](data, name, key)
+        self._rows, self._completed = {}, []
+        try:
+            for source, data in by_source.items():
+                kind, name = self._sources[source]
+                writers[kind](data, name, key)
+        finally:  # rows built before a failure are kept too
+            rows_by_table, self._rows = self._rows, {}
+            for table, rows in rows_by_table.items():
+                self._store.append(table, rows)
+        if any((k + 1) % FLUSH_EVERY_INTERVALS == 0 for k in self._completed):
+            self._store.flush()  # a killed process loses at most this many intervals
+        if self._on_interval:
+            for interval in self._completed:
+                self._on_interval(interval)
+
+    def finalize(self) -> None:
+        """Write the store's buffered rows when the world shuts down (also after a failure)."""
+        store = getattr(self, "_store", None)
+        if store is not None:
+            store.flush()
+
+    def _add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Queue rows for ``table``; :meth:`step` appends each table's rows at once."""
+        self._rows.setdefault(table, []).extend(rows)
 
     def _feeder(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         if "P_import[MW]" not in v:
             return
-        self._store.append(
+        self._add(
             "feeder_interval",
             [
                 dict(
@@ -108,14 +138,17 @@ class Collector(mosaik_api_v3.Simulator):
             self._event(key, lda, "powerflow_not_converged", message)
         elif v["retried[-]"]:
             self._event(key, lda, "powerflow_retried", "AC power flow converged from a flat start")
-        if self._bus_voltages:
-            self._store.append(
+        if self._bus_voltages:  # column-wise: one row per bus
+            vm = v["Vm[pu]"]
+            self._store.append_columns(
                 "bus_voltage",
-                [dict(**key, lda=lda, bus=int(b), vm_pu=vm) for b, vm in v["Vm[pu]"].items()],
+                dict(**key, lda=lda, bus=[int(b) for b in vm], vm_pu=list(vm.values())),
             )
-        self._done.add((key["interval"], lda))
-        if self._on_interval and sum(k == key["interval"] for k, _ in self._done) == self._feeders:
-            self._on_interval(key["interval"])
+        stored = self._stored.setdefault(key["interval"], set())
+        stored.add(lda)
+        if len(stored) == self._feeders:  # every feeder of the interval is stored
+            del self._stored[key["interval"]]
+            self._completed.append(key["interval"])
 
     def _market(self, v: dict[str, Any], _name: str, key: dict[str, Any]) -> None:
         """Store the interval's two-settlement record (see ``MarketSim._record``)."""
@@ -123,7 +156,7 @@ class Collector(mosaik_api_v3.Simulator):
             return
         r, h = v["record"], self._interval_s / 3600.0
         fwd, rt, pay = r["forward"], r["real_time"], r["payments_usd_per_h"]
-        self._store.append(
+        self._add(
             "market_interval",
             [
                 dict(
@@ -148,14 +181,17 @@ class Collector(mosaik_api_v3.Simulator):
                 )
             ],
         )
-        self._store.append(
+        lmp = r["lmp"]  # column-wise: one row per transmission bus
+        self._store.append_columns(
             "lmp",
-            [
-                dict(**key, bus=int(b), lmp_usd_per_mwh=f, lmp_rt_usd_per_mwh=rt_price)
-                for b, (f, rt_price) in r["lmp"].items()
-            ],
+            dict(
+                **key,
+                bus=[int(b) for b in lmp],
+                lmp_usd_per_mwh=[f for f, _ in lmp.values()],
+                lmp_rt_usd_per_mwh=[rt_price for _, rt_price in lmp.values()],
+            ),
         )
-        self._store.append(
+        self._add(
             "interface_interval",
             [
                 dict(
@@ -171,7 +207,7 @@ class Collector(mosaik_api_v3.Simulator):
                 for lda, i in r["interface"].items()
             ],
         )
-        self._store.append(
+        self._add(
             "participant_interval",
             [
                 dict(**key, lda=p["lda"], participant=name, cleared_injection_mw=p["cleared_mw"])
@@ -202,14 +238,14 @@ class Collector(mosaik_api_v3.Simulator):
                     f"thermal {row['thermal_slack_mva']:.3f} MVA on {row['branches']} branches"
                 )
                 self._event(key, lda, "feeder_slack", message)
-        self._store.append("feeder_slack", rows)
+        self._add("feeder_slack", rows)
 
     def _aggregator(self, v: dict[str, Any], name: str, key: dict[str, Any]) -> None:
         if "der_report" not in v:
             return
         lda, aggregator = name.split(".", 1)
         r = v["der_report"]
-        self._store.append(
+        self._add(
             "aggregator_interval",
             [
                 dict(
@@ -233,7 +269,7 @@ class Collector(mosaik_api_v3.Simulator):
             return
         r = v["dso_report"]
         hours = self._interval_s / 3600.0
-        self._store.append(
+        self._add(
             "dso_interval",
             [
                 dict(
@@ -261,4 +297,4 @@ class Collector(mosaik_api_v3.Simulator):
             self._event(key, lda, "dso_infeasible", message)
 
     def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
-        self._store.event(key["paradigm"], key["interval"], key["time"], source, kind, message)
+        self._add("event", [dict(**key, source=source, kind=kind, message=message)])
