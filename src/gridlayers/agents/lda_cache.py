@@ -2,25 +2,28 @@
 
 Only aggregators change device state; feeders, DSOs and the TSO read the static parts
 (network, ids, buses, profiles). The key includes a run id, so runs never share state.
-Simulators in their own process simply build their own copy (same seed, same values).
+Behind it sits the on-disk cache of :mod:`gridlayers.startup_cache`: a model missing
+here is unpickled from disk (an independent object in its initial state) or built and
+stored, so simulators in their own process and later runs skip building it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gridlayers.lda import LDAModel, build_lda
+from gridlayers.lda import LDAModel
 from gridlayers.scenarios.schema import Scenario
+from gridlayers.startup_cache import cached_lda
 
 _CACHE: dict[tuple[str, str], LDAModel] = {}
 
 
 def lda_model(run_id: str, scenario: dict[str, Any] | Scenario, lda: str) -> LDAModel:
-    """Return the run's LDA model, building it on first use."""
+    """Return the run's LDA model: from this process, the disk cache, or built on first use."""
     key = (run_id, lda)
     if key not in _CACHE:
         sc = scenario if isinstance(scenario, Scenario) else Scenario.model_validate(scenario)
-        _CACHE[key] = build_lda(sc, lda)
+        _CACHE[key] = cached_lda(sc, lda)
     return _CACHE[key]
 
 

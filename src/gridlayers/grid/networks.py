@@ -3,13 +3,19 @@
 SimBench networks take several seconds to extract from the SimBench CSV data, so
 each code is cached once as pandapower JSON plus its absolute year profiles
 (``$GRIDLAYERS_CACHE`` or ``~/.cache/gridlayers``), keyed by the simbench version.
+Parsing that JSON takes about a second per network, so the parsed net is also
+pickled next to it, keyed by the pandapower, pandas, numpy and Python versions
+(:mod:`gridlayers.startup_cache`); later processes load it in milliseconds. Networks of
+``pandapower.networks`` (parsed from pandapower's own JSON files) are pickled the same
+way under ``pandapower/``.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import os
+import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,15 @@ import pandapower.networks as pn
 import pandas as pd
 
 from gridlayers.grid.calibration import calibrate_transmission
+from gridlayers.startup_cache import (
+    atomic_write,
+    cache_root,
+    read_pickle,
+    versions_tag,
+    write_pickle,
+)
+
+log = logging.getLogger(__name__)
 
 #: Element tables whose SimBench year profiles gridlayers uses: (table, column).
 PROFILE_KEYS: tuple[tuple[str, str], ...] = (
@@ -30,10 +45,9 @@ PROFILE_KEYS: tuple[tuple[str, str], ...] = (
 
 def cache_dir() -> Path:
     """Return the folder for cached SimBench extracts (created on demand)."""
-    root = Path(os.environ.get("GRIDLAYERS_CACHE", Path.home() / ".cache" / "gridlayers"))
     import simbench
 
-    path = root / f"simbench-{simbench.__version__}"
+    path = cache_root() / f"simbench-{simbench.__version__}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -46,8 +60,8 @@ def simbench_codes() -> frozenset[str]:
     return frozenset(sb.collect_all_simbench_codes())
 
 
-@functools.cache
-def _simbench_cached(code: str) -> tuple[str, dict[tuple[str, str], np.ndarray]]:
+def _simbench_extracted(code: str) -> tuple[Path, Path]:
+    """Return the JSON net and npz profile files of ``code``, extracting them if missing."""
     folder = cache_dir()
     net_file = folder / f"{code}.json"
     prof_file = folder / f"{code}.npz"
@@ -57,22 +71,47 @@ def _simbench_cached(code: str) -> tuple[str, dict[tuple[str, str], np.ndarray]]
         net = sb.get_simbench_net(code)
         absolute = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
         arrays = {f"{t}.{c}": absolute[(t, c)].to_numpy(float) for t, c in PROFILE_KEYS}
-        tmp = prof_file.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(prof_file)
-        pp.to_json(net, str(net_file.with_suffix(".tmp")))
-        net_file.with_suffix(".tmp").replace(net_file)
-    with np.load(prof_file) as data:
-        arrays = {(t, c): data[f"{t}.{c}"] for t, c in PROFILE_KEYS}
-    return net_file.read_text(encoding="utf-8"), arrays
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write(prof_file, buffer.getvalue())
+        atomic_write(net_file, pp.to_json(net).encode("utf-8"))
+    return net_file, prof_file
+
+
+def simbench_pickle_path(code: str) -> Path:
+    """Return the file of the pickled, parsed SimBench net ``code`` (it may not exist)."""
+    return cache_dir() / f"{code}.{versions_tag()}.pkl"
+
+
+@functools.cache
+def _simbench_net(code: str) -> pp.pandapowerNet:
+    net_file, _ = _simbench_extracted(code)
+    pickled = simbench_pickle_path(code)
+    net = read_pickle(pickled)
+    if not isinstance(net, pp.pandapowerNet):
+        if net is not None:
+            log.warning("ignoring cache file %s: not a pandapower net", pickled)
+        net = pp.from_json_string(net_file.read_text(encoding="utf-8"))
+        write_pickle(pickled, net)
+    return net
 
 
 @functools.cache
 def _simbench_parsed(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], pd.DataFrame]]:
-    text, arrays = _simbench_cached(code)
-    net = pp.from_json_string(text)
+    net = _simbench_net(code)
+    _, prof_file = _simbench_extracted(code)
+    with np.load(prof_file) as data:
+        arrays = {(t, c): data[f"{t}.{c}"] for t, c in PROFILE_KEYS}
     profiles = {(t, c): pd.DataFrame(arr, columns=net[t].index) for (t, c), arr in arrays.items()}
     return net, profiles
+
+
+def simbench_year_tables(code: str) -> dict[str, pd.DataFrame]:
+    """Return ``net.profiles`` of SimBench net ``code``: the relative year tables SimBench ships.
+
+    Shared with every caller (and with the cached parse): read it, do not modify it.
+    """
+    return _simbench_net(code)["profiles"]
 
 
 def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], pd.DataFrame]]:
@@ -95,12 +134,18 @@ def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], 
 
     Notes
     -----
-    Parsing a SimBench net takes seconds, so each code is parsed once per process
-    (from the on-disk cache) and every call returns a deep copy of it.
+    Parsing a SimBench net takes about a second, so each code is parsed once (then
+    loaded from its pickle in the on-disk cache), read once per process, and every
+    call returns a deep copy of it.
 
     """
     net, profiles = _simbench_parsed(code)
     return copy.deepcopy(net), profiles
+
+
+def pandapower_pickle_path(name: str) -> Path:
+    """Return the file of the pickled ``pandapower.networks.<name>()`` (it may not exist)."""
+    return cache_root() / "pandapower" / f"{name}.{versions_tag()}.pkl"
 
 
 @functools.cache
@@ -109,7 +154,14 @@ def _pandapower_case(name: str) -> pp.pandapowerNet:
     if not callable(factory):
         msg = f"pandapower.networks has no network function {name!r}"
         raise ValueError(msg)
-    return factory()
+    pickled = pandapower_pickle_path(name)
+    net = read_pickle(pickled)
+    if not isinstance(net, pp.pandapowerNet):
+        if net is not None:
+            log.warning("ignoring cache file %s: not a pandapower net", pickled)
+        net = factory()
+        write_pickle(pickled, net)
+    return net
 
 
 def pandapower_network(name: str) -> pp.pandapowerNet:

@@ -39,13 +39,12 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
 
     """
     from gridlayers.grid.networks import simbench_codes
-    from gridlayers.grid.profiles import standard_profile_names
 
     tr = scenario.transmission
     tr_field = "transmission.case" if tr.case else "transmission.json"
     net = _net_or_error(tr, file, tr_field, "transmission network")
     _check_calibration(tr, file)
-    if tr.load_profile != "flat" and tr.load_profile not in standard_profile_names():
+    if tr.load_profile != "flat" and not _has_standard_profile(f"{tr.load_profile}_pload"):
         raise ScenarioError(
             file,
             "transmission.load_profile",
@@ -92,13 +91,28 @@ def _check_calibration(transmission: object, file: Path) -> None:
         raise ScenarioError(file, f"transmission.{given[0]}", problem) from None
 
 
-def _check_feeder(feeder: object, file: Path, base: str) -> None:
-    from gridlayers.grid.profiles import standard_profile_names
+def _has_standard_profile(*columns: str) -> bool:
+    """Return whether every SimBench standard profile column exists.
 
+    Reads the columns a run reads (from the on-disk cache once extracted), instead of
+    listing every standard profile, which parses all of SimBench's profile tables.
+    """
+    from gridlayers.grid.profiles import standard_profile
+
+    try:
+        for column in columns:
+            standard_profile(column)
+    except KeyError:
+        return False
+    return True
+
+
+def _check_feeder(feeder: object, file: Path, base: str) -> None:
     if not feeder.simbench:
         for attr in ("load_profile", "sgen_profile"):
             name = getattr(feeder, attr)
-            if name not in standard_profile_names():
+            columns = (f"{name}_pload", f"{name}_qload") if attr == "load_profile" else (name,)
+            if not _has_standard_profile(*columns):
                 raise ScenarioError(
                     file, f"{base}.feeder.{attr}", f"unknown SimBench standard profile {name!r}"
                 )
