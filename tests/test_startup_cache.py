@@ -200,37 +200,13 @@ def test_cached_model_equals_fresh_build(
     _assert_models_equal(built, fresh)
 
 
-def test_model_file_refers_to_the_simbench_year_tables(
-    cache: Path, rural: Scenario, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_model_nets_carry_no_simbench_year_tables(cache: Path, rural: Scenario) -> None:
+    """SimBench's relative year tables (~12 MB per net) are unused: not in models or files."""
     built = cached_lda(rural, "rural")
-    path = lda_cache_path(rural, "rural")
-    tables_mb = len(pickle.dumps(built.net["profiles"])) / 1e6
-    assert tables_mb > 5.0  # SimBench's year tables dominate the net ...
-    assert path.stat().st_size / 1e6 < tables_mb / 4  # ... and are not in the file
-    _forget_parsed()  # a new process: the tables come from the SimBench cache
-    with monkeypatch.context() as m:
-        _forbid_build(m)
-        loaded = cached_lda(rural, "rural")
-    assert_same(loaded.net["profiles"], build_lda(rural, "rural").net["profiles"])
-
-
-def test_edited_year_tables_are_stored_in_full(
-    cache: Path, rural: Scenario, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    original = lda_module.build_lda
-
-    def edited(*args: object) -> LDAModel:
-        model = original(*args)
-        model.net["profiles"]["load"].iloc[0, 1] = 42.0
-        return model
-
-    monkeypatch.setattr(lda_module, "build_lda", edited)
-    built = cached_lda(rural, "rural")
-    _forbid_build(monkeypatch)
-    loaded = cached_lda(rural, "rural")
-    assert loaded.net["profiles"]["load"].iloc[0, 1] == 42.0
-    assert_same(loaded, built)
+    raw, _ = networks.simbench_feeder(CODE)
+    assert len(pickle.dumps(raw["profiles"])) / 1e6 > 5.0
+    assert "profiles" not in built.net
+    assert lda_cache_path(rural, "rural").stat().st_size / 1e6 < 5.0
 
 
 def test_loads_are_independent_initial_states(
@@ -256,10 +232,7 @@ def test_loads_are_independent_initial_states(
     bat_a.state = dataclasses.replace(bat_a.state, energy_mwh=initial * 0.25)
     a.net.sgen.loc[a.net.sgen.index[-1], "p_mw"] = 3.0
     a.actual.load_p_mw.iloc[0, 0] = -1.0
-    a.net["profiles"]["load"].iloc[0, 1] = -1.0
     assert bat_b.state.energy_mwh == initial
-    assert b.net["profiles"]["load"].iloc[0, 1] != -1.0
-    assert networks.simbench_year_tables(CODE)["load"].iloc[0, 1] != -1.0
     assert b.net.sgen.p_mw.iloc[-1] == 0.0
     assert b.actual.load_p_mw.iloc[0, 0] != -1.0
 

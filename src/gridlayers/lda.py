@@ -151,6 +151,7 @@ def build_lda(scenario: Scenario, lda_name: str) -> LDAModel:
     index = next(i for i, x in enumerate(scenario.ldas) if x.name == lda_name)
     lda = scenario.ldas[index]
     net = network_from_source(lda.feeder)
+    net.pop("profiles", None)  # SimBench's relative year tables (~12 MB): read from the cache
     horizon, fc = scenario.horizon, scenario.forecast
     actual = feeder_profiles(net, lda.feeder, horizon)
     forecast = forecast_profiles(

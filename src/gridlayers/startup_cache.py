@@ -12,9 +12,7 @@ caches live under ``$GRIDLAYERS_CACHE`` (default ``~/.cache/gridlayers``):
   fingerprint of gridlayers' own source code, so an edited source file never serves a
   stale model).
 
-An LDA model's net carries the SimBench year tables of its feeder (``net.profiles``,
-~99 % of its size); a model file refers to the SimBench cache for them instead of
-storing a copy. Files are written atomically (unique temporary file, then
+Files are written atomically (unique temporary file, then
 :func:`os.replace`), so concurrent processes and partitions never read half a file; an
 unreadable file is logged and rebuilt, never an error. Model files unused for
 :data:`MAX_UNUSED_DAYS` are deleted when a model is stored. ``GRIDLAYERS_LDA_CACHE=off``
@@ -26,10 +24,8 @@ run time (a monkeypatch is not in the key). Cache files are pickles: only point
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import hashlib
-import io
 import json
 import logging
 import os
@@ -37,7 +33,6 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +54,6 @@ PICKLE_PROTOCOL = 5
 _FORMAT = 1
 #: LDA model files not read or written for this many days are deleted (days).
 MAX_UNUSED_DAYS = 14
-#: Persistent-id tag of a SimBench net's year tables (``net.profiles``) in a model file.
-_YEAR_TABLES = "simbench-year-tables"
 #: Top-level scenario fields that :func:`gridlayers.lda.build_lda` does not read. Every
 #: other field (including fields added later) is part of the key; of ``ldas`` only the
 #: LDA's own entry and its position count.
@@ -94,7 +87,6 @@ def versions_tag() -> str:
     """Return the library versions a pickled pandapower net depends on, file-name safe."""
     import numpy as np
     import pandapower as pp
-    import pandas as pd
 
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     return f"pp{pp.__version__}-pd{pd.__version__}-np{np.__version__}-py{py}"
@@ -130,47 +122,15 @@ def read_pickle(path: Path, unpickler: type[pickle.Unpickler] = pickle.Unpickler
         return None
 
 
-class _Pickler(pickle.Pickler):
-    """Pickler that writes the objects of ``shared`` (by identity) as persistent ids."""
-
-    def __init__(self, file: io.BytesIO, shared: Mapping[int, Hashable]) -> None:
-        super().__init__(file, protocol=PICKLE_PROTOCOL)
-        self._shared = shared
-
-    def persistent_id(self, obj: Any) -> Hashable | None:
-        return self._shared.get(id(obj))
-
-
-class _LDAUnpickler(pickle.Unpickler):
-    """Unpickler that restores SimBench year tables from the SimBench cache (a copy)."""
-
-    def persistent_load(self, pid: Any) -> Any:
-        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == _YEAR_TABLES:
-            from gridlayers.grid.networks import simbench_year_tables
-
-            return copy.deepcopy(simbench_year_tables(pid[1]))
-        msg = f"unknown persistent id {pid!r}"
-        raise pickle.UnpicklingError(msg)
-
-
 def read_model_file(path: Path) -> Any | None:
-    """Return the content of an LDA model file (year tables restored), or None if unreadable."""
-    return read_pickle(path, _LDAUnpickler)
+    """Return the content of an LDA model file, or None if unreadable."""
+    return read_pickle(path)
 
 
-def write_pickle(path: Path, obj: Any, shared: Mapping[int, Hashable] | None = None) -> None:
-    """Pickle ``obj`` atomically to ``path``; a failed write is logged, never raised.
-
-    ``shared`` maps ``id(part)`` to a persistent id written instead of ``part``.
-    """
+def write_pickle(path: Path, obj: Any) -> None:
+    """Pickle ``obj`` atomically to ``path``; a failed write is logged, never raised."""
     try:
-        if shared:
-            buffer = io.BytesIO()
-            _Pickler(buffer, shared).dump(obj)
-            data = buffer.getvalue()
-        else:
-            data = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
-        atomic_write(path, data)
+        atomic_write(path, pickle.dumps(obj, protocol=PICKLE_PROTOCOL))
     except Exception as exc:  # noqa: BLE001 - the cache is an optimisation only
         log.warning("cannot write cache file %s (%s: %s)", path, type(exc).__name__, exc)
 
@@ -195,7 +155,6 @@ def code_fingerprint() -> str:
 def _library_versions() -> dict[str, str]:
     import numpy as np
     import pandapower as pp
-    import pandas as pd
     import pydantic
     import simbench
 
@@ -282,31 +241,9 @@ def cached_lda(scenario: Scenario, lda_name: str) -> LDAModel:
             return model
         log.warning("ignoring cache file %s: not an LDA model for its key", path)
     model = build_lda(scenario, lda_name)
-    write_pickle(path, {"key": key, "model": model}, _shared_year_tables(model))
+    write_pickle(path, {"key": key, "model": model})
     _prune(path.parent)
     return model
-
-
-def _shared_year_tables(model: LDAModel) -> dict[int, Hashable]:
-    """Return the persistent id of the model net's SimBench year tables, if unchanged.
-
-    The tables are stored as a reference to the SimBench cache only if they equal the
-    source net's, so a model whose tables were edited is stored in full.
-    """
-    code = model.config.feeder.simbench
-    tables = model.net.get("profiles") if code else None
-    if not isinstance(tables, dict) or not tables:
-        return {}
-    from gridlayers.grid.networks import simbench_year_tables
-
-    source = simbench_year_tables(code)
-    same = list(tables) == list(source) and all(
-        isinstance(tables[k], pd.DataFrame)
-        and type(tables[k]) is type(source[k])
-        and tables[k].equals(source[k])
-        for k in tables
-    )
-    return {id(tables): (_YEAR_TABLES, code)} if same else {}
 
 
 def _touch(path: Path) -> None:

@@ -106,14 +106,6 @@ def _simbench_parsed(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str],
     return net, profiles
 
 
-def simbench_year_tables(code: str) -> dict[str, pd.DataFrame]:
-    """Return ``net.profiles`` of SimBench net ``code``: the relative year tables SimBench ships.
-
-    Shared with every caller (and with the cached parse): read it, do not modify it.
-    """
-    return _simbench_net(code)["profiles"]
-
-
 def simbench_feeder(code: str) -> tuple[pp.pandapowerNet, dict[tuple[str, str], pd.DataFrame]]:
     """Return a SimBench network and its absolute year profiles.
 
