@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandapower as pp
@@ -60,6 +60,10 @@ class LDAModel:
     bus_load_forecast_mw: pd.DataFrame
     pv_pu_actual: dict[str, np.ndarray]
     pv_pu_forecast: dict[str, np.ndarray]
+    #: Conditions of the last interval asked for, per ``which`` (see :meth:`conditions`).
+    _conditions: dict = field(default_factory=dict, repr=False, compare=False)
+    #: Row positions in ``net.sgen`` (profile columns, DER ids), computed on first use.
+    _sgen_rows: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -76,12 +80,21 @@ class LDAModel:
         return Interval(k, float(self.interval_min), self.start_offset_min)
 
     def conditions(self, k: int, which: str) -> dict[str, DeviceConditions]:
-        """Return device conditions of interval ``k``, ``which`` = 'forecast' or 'actual'."""
+        """Return device conditions of interval ``k``, ``which`` = 'forecast' or 'actual'.
+
+        Every aggregator of the LDA asks for the same interval, so the last interval's
+        conditions are kept per ``which``; the returned dict is shared: read it only.
+        """
+        cached = self._conditions.get(which)
+        if cached is not None and cached[0] == k:
+            return cached[1]
         pv = self.pv_pu_forecast if which == "forecast" else self.pv_pu_actual
         loads = self.bus_load_forecast_mw if which == "forecast" else self.bus_load_actual_mw
-        return conditions_from_profiles(
+        out = conditions_from_profiles(
             self.devices, {name: float(v[k]) for name, v in pv.items()}, loads.iloc[k].to_dict()
         )
+        self._conditions[which] = (k, out)
+        return out
 
     def fixed_injections(self, k: int, which: str = "forecast") -> tuple[pd.Series, pd.Series]:
         """Return the non-DER net injection per bus of interval ``k`` (MW, Mvar; injection +).
@@ -104,11 +117,17 @@ class LDAModel:
 
         Existing generators follow their profile; DER rows carry the realised device injections.
         """
-        values = pd.Series(0.0, index=self.net.sgen.index)
-        values[self.actual.sgen_p_mw.columns] = self.actual.sgen_p_mw.iloc[k].to_numpy()
+        rows = self._sgen_rows
+        if not rows:
+            index = self.net.sgen.index
+            rows["profile"] = index.get_indexer(self.actual.sgen_p_mw.columns)
+            rows["der"] = {d: index.get_loc(r) for d, r in self.der_sgen.items()}
+        values = np.zeros(len(self.net.sgen))
+        values[rows["profile"]] = self.actual.sgen_p_mw.iloc[k].to_numpy()
+        der = rows["der"]
         for device_id, p in der_p_mw.items():
-            values[self.der_sgen[device_id]] = p
-        return values.to_numpy()
+            values[der[device_id]] = p
+        return values
 
 
 def annual_peak_by_bus(net: pp.pandapowerNet, lda: LDAConfig) -> dict[int, float]:
