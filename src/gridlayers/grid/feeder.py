@@ -130,27 +130,28 @@ class Feeder:
         FeederResult
 
         """
-        if self._lean is not None:
-            return self._run_lean(load_p_mw, load_q_mvar, sgen_p_mw, storage_p_mw)
-        net = self.net
+        net = self.net  # holds the interval's set-points with either backend
         net.load["p_mw"] = np.asarray(load_p_mw, dtype=float)
         net.load["q_mvar"] = np.asarray(load_q_mvar, dtype=float)
         net.sgen["p_mw"] = np.asarray(sgen_p_mw, dtype=float)
         if storage_p_mw is not None:
             net.storage["p_mw"] = np.asarray(storage_p_mw, dtype=float)
+        if self._lean is not None:
+            return self._run_lean()
         converged, retried = self._solve()
         return self._result(converged, retried)
 
-    def _run_lean(self, load_p_mw, load_q_mvar, sgen_p_mw, storage_p_mw) -> FeederResult:
-        args = [np.asarray(a, dtype=float) for a in (load_p_mw, load_q_mvar, sgen_p_mw)]
-        storage = None if storage_p_mw is None else np.asarray(storage_p_mw, dtype=float)
+    def _run_lean(self) -> FeederResult:
+        net = self.net
+        args = [net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy(), net.sgen.p_mw.to_numpy()]
+        storage = net.storage.p_mw.to_numpy()
         sol = self._lean.solve(*args, storage)
         retried = not sol.converged
         if retried:
             log.warning("power flow did not converge; retrying from a flat start")
             sol = self._lean.solve(*args, storage, flat_start=True, max_iteration=50)
         if not sol.converged:
-            return self._failed(retried, *args, storage)
+            return self._result(False, retried)  # the lossless estimate from the net
         return self._lean_result(sol, retried)
 
     def _lean_result(self, sol: ACSolution, retried: bool) -> FeederResult:
@@ -173,14 +174,6 @@ class Feeder:
             voltage_violations=int(((vm_valid < lim.vm_min_pu) | (vm_valid > lim.vm_max_pu)).sum()),
             thermal_violations=int((loadings > lim.max_loading_percent).sum()),
         )
-
-    def _failed(self, retried, load_p, load_q, sgen_p, storage_p) -> FeederResult:
-        """Write the set-points into the net so the lossless estimate sees them."""
-        net = self.net
-        net.load["p_mw"], net.load["q_mvar"], net.sgen["p_mw"] = load_p, load_q, sgen_p
-        if storage_p is not None:
-            net.storage["p_mw"] = storage_p
-        return self._result(False, retried)
 
     def _solve(self) -> tuple[bool, bool]:
         net = self.net
