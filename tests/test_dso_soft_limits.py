@@ -19,9 +19,9 @@ import pytest
 
 from gridlayers.der.curves import merge_bid_curves, split_award
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, InfeasibleDSOError, LinDistFlowFeeder
-from gridlayers.dso.offer_blocks import PersistentLP
+from gridlayers.dso import DSOOperator, InfeasibleDSOError, LinDistFlowFeeder, persistent_lp
 from gridlayers.dso.opf import voltage_sensitivity_pu_per_mw
+from gridlayers.dso.persistent_lp import PersistentLP
 from gridlayers.dso.redispatch import block_fills
 from gridlayers.grid.networks import simbench_feeder
 
@@ -221,7 +221,9 @@ def test_feasible_intervals_are_bit_for_bit_the_hard_limit_results(
     assert not hasattr(soft_dso.model.feeder, "VmSlackHigh")
 
 
-def test_a_failed_warm_start_is_solved_again_from_scratch(case: dict) -> None:
+def test_a_failed_warm_start_is_solved_again_from_scratch(
+    case: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Catches: no cold restart after HiGHS's warm start fails numerically (the congested
     scenario's rural disaggregation at 12:00 failed with model status kNotset, 'unknown');
     a proven infeasible LP is not retried."""
@@ -230,22 +232,19 @@ def test_a_failed_warm_start_is_solved_again_from_scratch(case: dict) -> None:
     vr = dso.virtual_resource(p, case["q"], offers)
     lp: PersistentLP = dso._lp
     expected = dso.disaggregate(vr.p_max_mw, LMP)
-    options = lp.solver.config.solver_options
-    original = lp.solver.solve
-    calls = []
+    highs = lp.solver._solver_model
+    original, calls = persistent_lp.run, []
 
-    def failing_once(*args, **kwargs):  # the first attempt stops after 0 iterations
+    def failing_once(solver):  # the first attempt stops after 0 iterations
         calls.append(1)
-        options["simplex_iteration_limit"] = 0 if len(calls) == 1 else HIGHS_INF
-        return original(*args, **kwargs)
+        highs.setOptionValue("simplex_iteration_limit", 0 if len(calls) == 1 else HIGHS_INF)
+        return original(solver)
 
-    lp.solver.solve = failing_once
-    try:
-        dso.virtual_resource(p * 1.01, case["q"], offers)  # a fresh interval: a real LP
-        again = dso.virtual_resource(p, case["q"], offers)
-        result = dso.disaggregate(vr.p_max_mw, LMP)
-    finally:
-        lp.solver.solve = original
+    monkeypatch.setattr(persistent_lp, "run", failing_once)
+    dso.virtual_resource(p * 1.01, case["q"], offers)  # a fresh interval: a real LP
+    again = dso.virtual_resource(p, case["q"], offers)
+    result = dso.disaggregate(vr.p_max_mw, LMP)
+    monkeypatch.undo()
     assert lp.cold_restarts == 1
     assert again.p_max_mw == pytest.approx(vr.p_max_mw, abs=1e-9)
     assert result.setpoints_mw == pytest.approx(expected.setpoints_mw, abs=1e-6)

@@ -84,6 +84,25 @@ def test_compile_values_is_bit_identical_to_pyomo_value():
         np.testing.assert_array_equal(values(), [pyo.value(e) for e in exprs])
 
 
+def test_compile_values_compiles_named_expressions_and_reuses_unchanged_values(monkeypatch):
+    """A pyomo Expression is its body (compiled, not handed to pyomo's evaluator); with
+    ``reuse`` the last array comes back until a Param is written."""
+    m = _model()
+    m.E = pyo.Expression(m.I, rule=lambda _m, i: _m.a[i] * _m.x[i] + _m.b[i])
+    for i in m.I:
+        m.x[i].set_value(0.1 * i)
+    exprs = [m.E[i] for i in m.I] + [2.0 * m.E[3]]
+    monkeypatch.setattr(pyo, "value", None)  # any pyomo evaluation would fail
+    values = compile_values(exprs, reuse=True)
+    first = values()
+    assert values() is first  # nothing written: reused
+    m.a[2] = 7.0
+    second = values()
+    assert second is not first
+    monkeypatch.undo()
+    np.testing.assert_array_equal(second, [pyo.value(e) for e in exprs])
+
+
 def test_compile_values_handles_deep_expressions():
     m = _model()
     chain = m.a[0] * 1.0

@@ -9,6 +9,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 
 from gridlayers.der.curves import merge_bid_curves, split_award
@@ -19,7 +20,9 @@ from gridlayers.dso import (
     InfeasibleDSOError,
     LinDistFlowFeeder,
     make_dso,
+    opf,
 )
+from gridlayers.dso.offer_blocks import bus_dlmp, device_setpoints
 from gridlayers.grid.networks import simbench_feeder
 from gridlayers.market import TransmissionMarket
 
@@ -165,6 +168,25 @@ def test_in_place_update_equals_fresh(rural: dict) -> None:
     for d in rural["devices"]:
         assert dis.setpoints_mw[d] == pytest.approx(dis_f.setpoints_mw[d], abs=1e-6)
     np.testing.assert_allclose(dis.dlmp_usd_per_mwh, dis_f.dlmp_usd_per_mwh, atol=1e-6)
+
+
+def test_results_read_from_highs_arrays_are_pyomos(rural: dict) -> None:
+    """The disaggregation is read from HiGHS's solution arrays (no pyomo expression
+    evaluation); catches a wrong column/row mapping or summation order: every value equals
+    what pyomo evaluates on the loaded model, bit for bit."""
+    dso = DSOOperator(rural["feeder"], rural["devices"])
+    vr = dso.virtual_resource(rural["p"], rural["q"], rural["offers"])
+    dis = dso.disaggregate(vr.p_min_mw + 0.6 * (vr.p_max_mw - vr.p_min_mw), 25.0)
+    m, lp = dso.model, dso._lp
+    assert dis.setpoints_mw == {d: pyo.value(m.DeviceP[d]) for d in m.DEVICES}
+    assert dis.setpoints_mw == device_setpoints(m)  # compiled through the named Expression
+    assert dis.cost_usd_per_h == pyo.value(m.DerCost)
+    assert dis.interface_p_mw == pyo.value(m.feeder.InterfaceP)
+    duals = lp.duals(list(m.feeder.PBalance.values()))
+    expected = bus_dlmp(dso.feeder, opf.dlmp_usd_per_mwh(m.feeder, duals))
+    pd.testing.assert_series_equal(dis.dlmp_usd_per_mwh, expected, check_exact=True)
+    fixed = sum(pyo.value(m.feeder.p_fixed_mw[b]) for b in m.feeder.BUSES)
+    assert dis.losses_p_mw == fixed + sum(dis.setpoints_mw.values()) - dis.interface_p_mw
 
 
 # -------------------------------------------------- Total TSO vs Total DSO (case9)

@@ -4,7 +4,18 @@ Models are built once and re-solved every interval with changed mutable Params. 
 the first solve the model's structure is frozen: pyomo no longer re-inspects any
 constraint, variable or objective, and the Param-dependent numbers are pushed to HiGHS by
 a compiled :class:`~gridlayers.highs_params.ParamUpdater` instead of pyomo's
-``update_parameters`` (same HiGHS model, a fraction of the time).
+``update_parameters`` (same HiGHS model, a fraction of the time). Later solves may also
+bypass pyomo's ``solve`` wrapper (:func:`run`, with :func:`termination_condition` reading
+the outcome as pyomo would; :func:`column` and :func:`row` locate variables and
+constraints in the HiGHS model).
+
+Notes
+-----
+:func:`run`, :func:`column` and :func:`row` rely on private attributes of pyomo 6.10's
+``Highs`` (``_solver_model``, ``_sol``, ``_last_results_object``,
+``_pyomo_var_to_solver_var_map``, ``_pyomo_con_to_solver_con_map``), as
+:class:`~gridlayers.highs_params.ParamUpdater` does.
+
 """
 
 from __future__ import annotations
@@ -12,6 +23,25 @@ from __future__ import annotations
 from typing import Any
 
 from gridlayers.highs_params import ParamUpdater
+
+#: HiGHS model status name -> pyomo ``TerminationCondition`` name, as pyomo's HiGHS
+#: interface maps them (``Highs._postsolve``); any other status is "unknown".
+_TERMINATION = {
+    "kOptimal": "convergenceCriteriaSatisfied",
+    "kInfeasible": "provenInfeasible",
+    "kUnboundedOrInfeasible": "infeasibleOrUnbounded",
+    "kUnbounded": "unbounded",
+    "kLoadError": "error",
+    "kModelError": "error",
+    "kPresolveError": "error",
+    "kSolveError": "error",
+    "kPostsolveError": "error",
+    "kObjectiveBound": "objectiveLimit",
+    "kObjectiveTarget": "objectiveLimit",
+    "kTimeLimit": "maxTimeLimit",
+    "kIterationLimit": "iterationLimit",
+    "kSolutionLimit": "iterationLimit",
+}
 
 #: pyomo persistent-solver update checks that are switched off once the structure is fixed.
 STRUCTURE_CHECKS = (
@@ -48,3 +78,64 @@ def freeze_structure(solver: Any) -> ParamUpdater:
     for flag in (*STRUCTURE_CHECKS, "update_parameters"):
         setattr(updates, flag, False)
     return ParamUpdater(solver)
+
+
+def termination_condition(status: Any) -> Any:
+    """Return pyomo's ``TerminationCondition`` for a HiGHS model status (as pyomo maps it).
+
+    Parameters
+    ----------
+    status : highspy.HighsModelStatus
+        E.g. the return value of :meth:`~gridlayers.highs_params.ParamUpdater.run`.
+
+    Returns
+    -------
+    pyomo.contrib.solver.common.results.TerminationCondition
+
+    """
+    from pyomo.contrib.solver.common.results import TerminationCondition
+
+    return TerminationCondition[_TERMINATION.get(status.name, "unknown")]
+
+
+def run(solver: Any) -> Any:
+    """Solve a frozen model's HiGHS model as it stands, without pyomo's ``solve`` wrapper.
+
+    Parameters
+    ----------
+    solver : pyomo.contrib.solver.solvers.highs.Highs
+        Solved once through pyomo, structure frozen (:func:`freeze_structure`), Param
+        changes pushed (:meth:`~gridlayers.highs_params.ParamUpdater.push`) and the
+        objective set (:meth:`~gridlayers.highs_params.ParamUpdater.set_objective`).
+
+    Returns
+    -------
+    highspy.HighsModelStatus
+        HiGHS's model status (:func:`termination_condition` translates it).
+
+    Notes
+    -----
+    HiGHS keeps the options pyomo set on it at the last ``solve`` (pyomo sets them on
+    the same object every time), so this is the solve pyomo's ``solve`` would run. The
+    solution is stored where pyomo keeps it, so its ``_get_duals`` and
+    :meth:`~gridlayers.highs_params.ParamUpdater.load_vars` read it.
+
+    """
+    highs = solver._solver_model  # noqa: SLF001
+    solver._sol = None  # noqa: SLF001
+    last = solver._last_results_object  # noqa: SLF001
+    if last is not None:
+        last.solution_loader.invalidate()
+    highs.run()
+    solver._sol = highs.getSolution()  # noqa: SLF001 - as pyomo's _postsolve
+    return highs.getModelStatus()
+
+
+def column(solver: Any, var: Any) -> int:
+    """Return the HiGHS column of a model variable (after the first solve)."""
+    return solver._pyomo_var_to_solver_var_map[id(var)]  # noqa: SLF001
+
+
+def row(solver: Any, constraint: Any) -> int:
+    """Return the HiGHS row of a model constraint (after the first solve)."""
+    return solver._pyomo_con_to_solver_con_map[constraint]  # noqa: SLF001

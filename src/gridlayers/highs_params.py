@@ -26,7 +26,8 @@ raises at construction, so a pyomo upgrade fails loudly instead of solving a sta
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,8 @@ class _Compiler:
     Each expression node becomes ``t<i> = <operation on its arguments>`` with the
     operation of the node's ``_apply_operation`` (a sum is ``sum(rest, start=first)``,
     the builtin as in pyomo), so any nesting depth compiles and the values match pyomo's
-    on every Python version. Shared subexpressions are computed once.
+    on every Python version. Shared subexpressions are computed once; a named expression
+    (a pyomo ``Expression``) is the value of its body.
     """
 
     def __init__(self) -> None:
@@ -97,6 +99,9 @@ class _Compiler:
                 stack.extend((a, False) for a in node.args)
                 continue
             args = [self._leaf(a) for a in node.args]
+            if node.is_named_expression_type():  # pyomo Expression: the value of its body
+                self._name[id(node)] = args[0]
+                continue
             self._name[id(node)] = name = f"t{len(self.lines)}"
             self.lines.append(f"{name} = {self._operation(node, args)}")
         return self._leaf(root)
@@ -116,7 +121,11 @@ class _Compiler:
         return f"s[{len(self.subtrees) - 1}]()"
 
 
-def compile_values(exprs: Sequence[Any]) -> Callable[[], np.ndarray]:
+def _same_objects(a: list[Any], b: list[Any] | None) -> bool:
+    return b is not None and len(a) == len(b) and all(map(operator.is_, a, b))
+
+
+def compile_values(exprs: Sequence[Any], *, reuse: bool = False) -> Callable[[], np.ndarray]:
     """Compile pyomo expressions into one function evaluating them all.
 
     Parameters
@@ -124,6 +133,10 @@ def compile_values(exprs: Sequence[Any]) -> Callable[[], np.ndarray]:
     exprs : sequence of pyomo expressions, Params, Vars or numbers
         Typically the coefficient and bound expressions of a persistent solver (Params),
         or expressions of solved Vars (their current values are read).
+    reuse : bool
+        Return the previous call's array (the same object: do not modify it) while every
+        Param and Var leaf still holds the very value object it held then (nothing was
+        written to them); only for expressions compiled entirely.
 
     Returns
     -------
@@ -143,13 +156,45 @@ def compile_values(exprs: Sequence[Any]) -> Callable[[], np.ndarray]:
     fn, consts, subtrees = namespace["_values"], tuple(comp.consts), tuple(comp.subtrees)
     params, others = tuple(comp.params), tuple(comp.others)
     no_value = pyo.Param.NoValue
+    reuse = reuse and not subtrees
+    last: list[Any] = [None, None, None]  # leaf values and result of the last call
 
     def values() -> np.ndarray:
         p = [x._value for x in params]  # noqa: SLF001 - ParamData.value without the checks
         v = [x.value for x in others]
+        if reuse and _same_objects(p, last[0]) and _same_objects(v, last[1]):
+            return last[2]
         if no_value in p or None in p or None in v:  # let pyomo raise its own error
             return np.array([pyo.value(e) for e in exprs], dtype=float)
-        return np.array(fn(p, v, consts, subtrees), dtype=float)
+        result = np.array(fn(p, v, consts, subtrees), dtype=float)
+        if reuse:
+            last[:] = [p, v, result]
+        return result
+
+    return values
+
+
+def _grouped_values(keys: Sequence[Hashable], exprs: Sequence[Any]) -> Callable[[], np.ndarray]:
+    """:func:`compile_values` of ``exprs``, compiled per key and reused per key.
+
+    A group (e.g. the rows of one constraint component) is evaluated again only when one
+    of its Params was written since its last evaluation; the result is
+    ``[pyo.value(e) for e in exprs]`` in order.
+    """
+    positions: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        positions.setdefault(key, []).append(i)
+    groups = [
+        (np.array(pos, dtype=np.intp), compile_values([exprs[i] for i in pos], reuse=True))
+        for pos in positions.values()
+    ]
+    n = len(exprs)
+
+    def values() -> np.ndarray:
+        out = np.empty(n)
+        for pos, group in groups:
+            out[pos] = group()
+        return out
 
     return values
 
@@ -197,7 +242,7 @@ class _Objective:
             [var_col[c.pyomo_var_id] for c in mutable.linear_coefs], dtype=np.int32
         )
         self.values = compile_values(
-            [c.expr for c in mutable.linear_coefs] + [mutable.constant.expr]
+            [c.expr for c in mutable.linear_coefs] + [mutable.constant.expr], reuse=True
         )
         #: Non-constant quadratic coefficients are left to pyomo (rebuilds the Hessian).
         self.quadratic_mutable = any(not is_constant(c.expr) for c in mutable.quadratic_coefs)
@@ -252,27 +297,31 @@ class ParamUpdater:
     def _compile_rows_and_columns(self) -> None:
         s = self.solver
         row_of, col_of = s._pyomo_con_to_solver_con_map, s._pyomo_var_to_solver_var_map  # noqa: SLF001
-        bounds, coefs = [], []
+        bounds, coefs = [], []  # (row, [col,] expressions, group key)
         for con, helpers in s._mutable_helpers.items():  # noqa: SLF001
+            component = con.parent_component()
             for h in helpers:
                 kind = type(h).__name__
                 if kind == "_MutableLinearCoefficient":
-                    coefs.append((row_of[con], col_of[h.pyomo_var_id], h.expr))
+                    coefs.append((row_of[con], col_of[h.pyomo_var_id], h.expr, component))
                 elif kind == "_MutableConstraintBounds":
-                    bounds.append((row_of[con], h.lower_expr, h.upper_expr))
+                    bounds.append((row_of[con], h.lower_expr, h.upper_expr, component))
                 else:
                     msg = f"unknown pyomo HiGHS helper {kind} (pyomo version not supported)"
                     raise TypeError(msg)
         columns = [
-            (col_of[vid], h.lower_expr, h.upper_expr)
-            for vid, (_, h) in s._mutable_bounds.items()  # noqa: SLF001
+            (col_of[vid], h.lower_expr, h.upper_expr, var.parent_component())
+            for vid, (var, h) in s._mutable_bounds.items()  # noqa: SLF001
         ]
-        self._rows = np.array([r for r, _, _ in bounds], dtype=np.int32)
-        self._coef_index = [(r, c) for r, c, _ in coefs]
-        self._cols = np.array([c for c, _, _ in columns], dtype=np.int32)
-        exprs = [e for _, lo, up in bounds for e in (lo, up)] + [e for _, _, e in coefs]
-        exprs += [e for _, lo, up in columns for e in (lo, up)]
-        self._values = compile_values(exprs)
+        self._rows = np.array([r for r, *_ in bounds], dtype=np.int32)
+        self._coef_index = [(r, c) for r, c, *_ in coefs]
+        self._cols = np.array([c for c, *_ in columns], dtype=np.int32)
+        exprs = [e for _, lo, up, _ in bounds for e in (lo, up)] + [e for *_, e, _ in coefs]
+        exprs += [e for _, lo, up, _ in columns for e in (lo, up)]
+        keys = [("row", k) for *_, k in bounds for _ in range(2)]
+        keys += [("coef", k) for *_, k in coefs]
+        keys += [("col", k) for *_, k in columns for _ in range(2)]
+        self._values = _grouped_values(keys, exprs)
         self._bound_vars = set(s._mutable_bounds)  # noqa: SLF001
 
     def _capture_objective(self) -> _Objective:
@@ -291,7 +340,8 @@ class ParamUpdater:
             for vid, (cons, sos, obj) in s._referenced_variables.items()  # noqa: SLF001
             if cons or sos or obj is not None
         ]
-        self._load = ([info[vid][0].set_value for vid in used], [col_of[vid] for vid in used])
+        self._load_vars = [info[vid][0] for vid in used]
+        self._load_cols = np.array([col_of[vid] for vid in used], dtype=np.intp)
 
     def var_updated(self, var: Any) -> None:
         """Call after ``solver.update_variables([var])``: re-reads ``var``'s bound helpers."""
@@ -319,6 +369,10 @@ class ParamUpdater:
     def load_vars(self) -> None:
         """Load the last solve's primal values into the model's Vars (as pyomo's ``load_vars``).
 
+        Same values and stale flags as ``VarData.set_value(value, skip_validation=True)``
+        for each variable, written directly (no per-variable checks: the values are floats
+        from HiGHS).
+
         Raises
         ------
         pyomo.contrib.solver.common.util.NoSolutionError
@@ -328,9 +382,12 @@ class ParamUpdater:
         sol = self.solver._sol  # noqa: SLF001
         if sol is None or not sol.value_valid:
             raise NoSolutionError
-        values = sol.col_value
-        for set_value, col in zip(*self._load, strict=True):
-            set_value(values[col], skip_validation=True)
+        values = np.asarray(sol.col_value)[self._load_cols].tolist()
+        StaleFlagManager.mark_all_as_stale()
+        flag = StaleFlagManager.get_flag(None)
+        for var, val in zip(self._load_vars, values, strict=True):
+            var._value = val  # noqa: SLF001
+            var._stale = flag  # noqa: SLF001
         StaleFlagManager.mark_all_as_stale(delayed=True)
 
     def push(self) -> None:

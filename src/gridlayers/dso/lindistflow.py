@@ -329,7 +329,9 @@ class LinDistFlowFeeder:
             slack=slack,
         )
 
-    def set_fixed_injections(self, block: Any, p_mw: pd.Series, q_mvar: pd.Series) -> None:
+    def set_fixed_injections(
+        self, block: Any, p_mw: pd.Series, q_mvar: pd.Series
+    ) -> tuple[dict[int, float], dict[int, float]]:
         """Write uncontrolled net injections into the block's mutable Params (in place).
 
         Parameters
@@ -340,8 +342,13 @@ class LinDistFlowFeeder:
             Net injection (MW, Mvar, injection positive) indexed by pandapower bus; fused
             buses are summed, missing buses are 0.
 
+        Returns
+        -------
+        tuple of dict
+            The values written by model bus (MW, Mvar; :attr:`buses` order).
+
         """
-        opf.set_fixed_injections(self, block, p_mw, q_mvar)
+        return opf.set_fixed_injections(self, block, p_mw, q_mvar)
 
     def set_operating_point(
         self, block: Any, point: OperatingPoint | None, method: str = "tangent"

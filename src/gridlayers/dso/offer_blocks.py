@@ -22,20 +22,21 @@ Unused block slots get ``offer_quantity_mw = 0``.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidCurve
-from gridlayers.highs import freeze_structure, persistent_highs
 from gridlayers.highs_params import compile_values, store_floats
 
 if TYPE_CHECKING:
     from gridlayers.dso.lindistflow import LinDistFlowFeeder
     from gridlayers.dso.linear_system import OperatingPoint
-    from gridlayers.highs_params import ParamUpdater
+    from gridlayers.dso.persistent_lp import PersistentLP
 
 
 def add_der_to_block(
@@ -134,7 +135,26 @@ def check_offers(
             raise ValueError(msg)
 
 
-def set_offers(block: Any, offers: Mapping[str, BidCurve]) -> None:
+@dataclass(frozen=True)
+class OfferArrays:
+    """The offer Params of a block as arrays, devices in ``DEVICES`` order.
+
+    Attributes
+    ----------
+    p_min_mw : numpy.ndarray
+        ``device_p_min_mw`` per device (MW).
+    quantity_mw, price_usd_per_mwh : numpy.ndarray
+        ``offer_quantity_mw`` (MW) and ``offer_price_usd_per_mwh`` ($/MWh) per device
+        (rows) and block slot (columns); unused slots 0.
+
+    """
+
+    p_min_mw: np.ndarray
+    quantity_mw: np.ndarray
+    price_usd_per_mwh: np.ndarray
+
+
+def set_offers(block: Any, offers: Mapping[str, BidCurve]) -> OfferArrays:
     """Write each device's offer into the block's mutable Params (in place).
 
     Parameters
@@ -143,6 +163,12 @@ def set_offers(block: Any, offers: Mapping[str, BidCurve]) -> None:
         A block built by :func:`add_der_to_block`.
     offers : mapping of str to BidCurve
         Offer per device id (validated with :func:`check_offers` beforehand).
+
+    Returns
+    -------
+    OfferArrays
+        The values written (MW, $/MWh), for reading solutions without pyomo
+        (:class:`DerSolution`).
 
     """
     n_slots = len(block.OFFER_BLOCKS)
@@ -157,6 +183,12 @@ def set_offers(block: Any, offers: Mapping[str, BidCurve]) -> None:
     store_floats(block.device_p_min_mw, p_min)
     store_floats(block.offer_quantity_mw, qty)
     store_floats(block.offer_price_usd_per_mwh, price)
+    shape = (len(p_min), n_slots)
+    return OfferArrays(
+        np.array(list(p_min.values())),
+        np.array(list(qty.values())).reshape(shape),
+        np.array(list(price.values())).reshape(shape),
+    )
 
 
 def midpoint_operating_point(
@@ -231,7 +263,7 @@ _SETPOINT_READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def device_setpoints(block: Any) -> dict[str, float]:
-    """Return the solved ``DeviceP`` per device id (MW).
+    """Return the solved ``DeviceP`` per device id (MW), from the block's Var values.
 
     The ``DeviceP`` expressions are compiled on first use per block
     (:func:`gridlayers.highs_params.compile_values`, same values as ``pyo.value``).
@@ -245,127 +277,74 @@ def device_setpoints(block: Any) -> dict[str, float]:
     return dict(zip(devices, values().tolist(), strict=True))
 
 
+class DerSolution:
+    """Read a solved :func:`add_der_to_block` block from its LP's solution arrays.
+
+    Parameters
+    ----------
+    block : pyomo Block
+        Built by :func:`add_der_to_block`.
+    lp : PersistentLP
+        The LP of ``block``'s model, solved at least once.
+    feeder : LinDistFlowFeeder
+        The feeder of ``block`` (maps model buses to pandapower buses).
+
+    Notes
+    -----
+    Index arrays into :attr:`PersistentLP.col_value` and :attr:`PersistentLP.row_dual`
+    are built once; every read is then a few numpy operations. Sums run in the order
+    pyomo evaluates ``DeviceP`` and ``DerCost`` (blocks in slot order, then the floor;
+    devices then slots), so the values are pyomo's bit for bit (on Python 3.11;
+    on 3.12+, where the builtin ``sum`` of floats is compensated, to rounding).
+
+    """
+
+    def __init__(self, block: Any, lp: PersistentLP, feeder: LinDistFlowFeeder) -> None:
+        self.devices = list(block.DEVICES)
+        slots = list(block.OFFER_BLOCKS)
+        offer_vars = [block.OfferBlock[d, k] for d in self.devices for k in slots]
+        self.offer_cols = lp.columns(offer_vars).reshape(len(self.devices), len(slots))
+        self.interface_col = int(lp.columns([block.feeder.InterfaceP])[0])
+        #: HiGHS row of ``PBalance`` per model bus (``feeder.BUSES`` order).
+        self.balance_rows = lp.rows(list(block.feeder.PBalance.values()))
+        energised = sorted(feeder.bus_node_bus.items())
+        self._dlmp_buses = pd.Index([b for b, _ in energised])
+        self._dlmp_rows = self.balance_rows[[feeder.node_index[n] for _, n in energised]]
+
+    def setpoints_mw(self, col_value: np.ndarray, offers: OfferArrays) -> np.ndarray:
+        """Return ``DeviceP`` per device (MW, injection positive; ``devices`` order)."""
+        x = col_value[self.offer_cols]
+        total = 0.0 + x[:, 0]
+        for k in range(1, x.shape[1]):
+            total = total + x[:, k]
+        return total + offers.p_min_mw
+
+    def der_cost_usd_per_h(self, col_value: np.ndarray, offers: OfferArrays) -> float:
+        """Return ``DerCost``, the as-offered cost of the solved blocks ($/h)."""
+        return float(sum((offers.price_usd_per_mwh * col_value[self.offer_cols]).ravel().tolist()))
+
+    def interface_p_mw(self, col_value: np.ndarray) -> float:
+        """Return the solved ``InterfaceP`` (MW, export positive)."""
+        return float(col_value[self.interface_col])
+
+    def balance_duals(self, row_dual: np.ndarray) -> np.ndarray:
+        """Return the ``PBalance`` duals per model bus ($/MWh for a $/h objective)."""
+        return row_dual[self.balance_rows]
+
+    def dlmp_usd_per_mwh(self, row_dual: np.ndarray) -> pd.Series:
+        """Return the DLMP per energised pandapower bus ($/MWh) of a minimisation.
+
+        The values of :func:`bus_dlmp` of :func:`gridlayers.dso.opf.dlmp_usd_per_mwh`.
+        """
+        return pd.Series(row_dual[self._dlmp_rows], index=self._dlmp_buses, name="dlmp_usd_per_mwh")
+
+
 def bus_dlmp(feeder: LinDistFlowFeeder, node_dlmp: pd.Series) -> pd.Series:
     """Spread model-bus DLMPs ($/MWh) to every energised pandapower bus."""
     return pd.Series(
         {b: float(node_dlmp[n]) for b, n in sorted(feeder.bus_node_bus.items())},
         name="dlmp_usd_per_mwh",
     )
-
-
-class PersistentLP:
-    """A pyomo model solved repeatedly by persistent HiGHS, structure fixed after solve 1.
-
-    Parameters
-    ----------
-    model : pyomo ConcreteModel
-        Built once; afterwards only mutable Param values, variable bounds (through
-        :meth:`set_bounds`) and the choice among the model's prebuilt objectives change.
-
-    Notes
-    -----
-    Uses ``pyomo.contrib.solver.solvers.highs.Highs`` as
-    :class:`gridlayers.market.TransmissionMarket` does: after the first solve all of
-    ``config.auto_updates`` is switched off and a compiled
-    :class:`~gridlayers.highs_params.ParamUpdater` pushes the Param-dependent numbers
-    (only when the caller says Params changed since the last solve), switches among
-    cached objectives and loads the primal solution; the HiGHS model is exactly the one
-    pyomo's ``update_parameters`` / ``set_objective`` would give. Variable bounds
-    (``set_bounds``) go through the persistent interface's ``update_variables``.
-
-    HiGHS warm-starts each solve from the previous basis. That basis can be numerically
-    poor for the next problem: on the congested scenario (rural feeder, 12:00) the
-    disaggregation LP after the virtual resource's last sample failed with
-    ``Dual simplex ratio test failed due to excessive dual values`` (model status
-    ``kNotset``, reported as ``unknown``) although it is feasible. A solve that ends
-    neither optimal nor proven infeasible is therefore repeated once without a basis
-    (``clearSolver``: presolve and a cold start); ``cold_restarts`` counts them.
-
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.solver = persistent_highs()
-        self._objective: Any = None
-        self._updater: ParamUpdater | None = None
-        self.last_result: Any = None
-        #: Solves repeated without a starting basis after a warm start failed (see notes).
-        self.cold_restarts = 0
-
-    def set_bounds(self, var: Any, lb: float | None, ub: float | None) -> None:
-        """Set a variable's bounds (MW) and push them to the solver (in place)."""
-        var.setlb(lb)
-        var.setub(ub)
-        if self._updater is not None:
-            self.solver.update_variables([var])
-            self._updater.var_updated(var)
-
-    def set_bounds_many(self, bounds: Sequence[tuple[Any, float | None, float | None]]) -> None:
-        """Set the bounds of several variables, ``(var, lb, ub)`` each, in one solver update."""
-        for var, lb, ub in bounds:
-            var.setlb(lb)
-            var.setub(ub)
-        if self._updater is not None and bounds:
-            variables = [var for var, _, _ in bounds]
-            self.solver.update_variables(variables)
-            for var in variables:
-                self._updater.var_updated(var)
-
-    def _select(self, objective: Any) -> None:
-        if objective is None or objective is self._objective:
-            return
-        for obj in self.model.component_data_objects(pyo.Objective, descend_into=True):
-            obj.deactivate()
-        objective.activate()
-        if self._updater is not None:
-            self._updater.set_objective(objective)
-        self._objective = objective
-
-    def solve(self, objective: Any = None, *, params_changed: bool = True) -> float:
-        """Solve and load the primal solution; return the wall time incl. updates (s).
-
-        Parameters
-        ----------
-        objective : pyomo Objective, optional
-            One of the model's objectives to minimise (activated, the others deactivated);
-            ``None`` keeps the current one.
-        params_changed : bool
-            Whether any mutable Param changed since the last solve.
-
-        """
-        import time
-
-        from pyomo.contrib.solver.common.results import TerminationCondition
-
-        start = time.perf_counter()
-        self._select(objective)
-        if self._updater is not None and params_changed:
-            self._updater.push()
-        res = self.solver.solve(
-            self.model, load_solutions=False, raise_exception_on_nonoptimal_result=False
-        )
-        if self._updater is None:
-            self._updater = freeze_structure(self.solver)
-        if res.termination_condition not in (
-            TerminationCondition.convergenceCriteriaSatisfied,
-            TerminationCondition.provenInfeasible,
-        ):  # numerical trouble of a warm start (see notes): once more from scratch
-            self.solver._solver_model.clearSolver()  # noqa: SLF001 - drop the basis
-            res = self.solver.solve(
-                self.model, load_solutions=False, raise_exception_on_nonoptimal_result=False
-            )
-            self.cold_restarts += 1
-        seconds = time.perf_counter() - start
-        if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
-            msg = f"DSO optimisation failed: {res.termination_condition.name}"
-            raise InfeasibleDSOError(msg)
-        self._updater.load_vars()  # as res.solution_loader.load_vars(), faster
-        self.last_result = res
-        return seconds
-
-    def duals(self, constraints: list[Any]) -> dict[Any, float]:
-        """Return the row duals of the last solve (sign as HiGHS reports for a minimisation)."""
-        return self.last_result.solution_loader.get_duals(constraints)
 
 
 class InfeasibleDSOError(RuntimeError):

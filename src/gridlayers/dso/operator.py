@@ -89,17 +89,17 @@ from gridlayers.dso import opf
 from gridlayers.dso.lindistflow import LinDistFlowFeeder
 from gridlayers.dso.linear_system import OperatingPoint
 from gridlayers.dso.offer_blocks import (
+    DerSolution,
     InfeasibleDSOError,
-    PersistentLP,
+    OfferArrays,
     add_der_to_block,
-    bus_dlmp,
     check_offers,
-    device_setpoints,
     injections_with_setpoints,
     midpoint_operating_point,
     set_offers,
     setpoint_operating_point,
 )
+from gridlayers.dso.persistent_lp import PersistentLP
 from gridlayers.dso.virtual_resource import VirtualResource, interface_curve
 
 T = TypeVar("T")
@@ -247,7 +247,15 @@ class DSOOperator:
         self._soft: tuple[pyo.ConcreteModel, PersistentLP] | None = None  # built on first use
         self._soft_active = False
         self._offers: dict[str, BidCurve] | None = None
+        self._offer_arrays: OfferArrays | None = None  # the offers' Params, as arrays
         self._fixed: tuple[pd.Series, pd.Series] | None = None
+        self._fixed_p_mw = 0.0  # total uncontrolled injection of the interval (MW)
+        self._readers: dict[PersistentLP, DerSolution] = {}  # per LP, after its first solve
+        #: Model-bus position of each device's bus (reads its delivery factor).
+        self._device_node = np.array(
+            [feeder.node_index[feeder.bus_node_bus[b]] for b in self.devices.values()],
+            dtype=np.intp,
+        )
         self._range: tuple[float, float] | None = None
         self.operating_point: OperatingPoint = feeder.base_point
         self._interval_point: OperatingPoint = feeder.base_point
@@ -300,7 +308,7 @@ class DSOOperator:
         hard = (self.model, self._lp, self._params_changed, self._model_point)
         price = pyo.value(self.model.interface_price_usd_per_mwh)
         self.model, self._lp = self._soft
-        set_offers(self.model, self._offers)
+        set_offers(self.model, self._offers)  # the same arrays as the hard model's
         self.feeder.set_fixed_injections(self.model.feeder, *self._fixed)
         self.model.interface_price_usd_per_mwh.set_value(price)
         self._set_point(self._interval_point)
@@ -370,9 +378,21 @@ class DSOOperator:
         """Remove the least-violation caps of the soft model (slack free again)."""
         self._lp.set_bounds_many([(v, 0.0, None) for v in opf.slack_variables(self.model.feeder)])
 
+    def _read(self) -> DerSolution:
+        """Reader of the active model's last solution (built after its first solve)."""
+        reader = self._readers.get(self._lp)
+        if reader is None:
+            reader = self._readers[self._lp] = DerSolution(self.model, self._lp, self.feeder)
+        return reader
+
+    def _setpoints(self) -> dict[str, float]:
+        """Solved set-point per device id (MW), the model's ``DeviceP``."""
+        values = self._read().setpoints_mw(self._lp.col_value, self._offer_arrays)
+        return dict(zip(self.devices, values.tolist(), strict=True))
+
     def _decision_cost(self) -> float:
         """DER cost of the solved point, plus the slack penalty on the soft model ($/h)."""
-        cost = float(pyo.value(self.model.DerCost))
+        cost = self._read().der_cost_usd_per_h(self._lp.col_value, self._offer_arrays)
         if self._soft_active:
             cost += float(pyo.value(self.model.feeder.SlackCost))
         return cost
@@ -410,8 +430,9 @@ class DSOOperator:
         check_offers(offers, self.devices, self.blocks_per_device)
         p_fixed = pd.Series(p_fixed_mw, dtype=float)
         q_fixed = pd.Series(q_fixed_mvar, dtype=float)
-        set_offers(self.model, offers)
-        self.feeder.set_fixed_injections(self.model.feeder, p_fixed, q_fixed)
+        self._offer_arrays = set_offers(self.model, offers)
+        p_by_bus, _ = self.feeder.set_fixed_injections(self.model.feeder, p_fixed, q_fixed)
+        self._fixed_p_mw = sum(p_by_bus.values())
         point = midpoint_operating_point(self.feeder, self.devices, p_fixed, q_fixed, offers)
         self._interval_point = point
         self._set_point(point)
@@ -433,8 +454,8 @@ class DSOOperator:
         """Solve min or max export (``objective``); return (P MW, total DER MW, seconds)."""
         self._lp.set_bounds(self.model.feeder.InterfaceP, None, None)
         seconds = self._solve(objective)
-        der = sum(device_setpoints(self.model).values())
-        return float(pyo.value(self.model.feeder.InterfaceP)), float(der), seconds
+        der = sum(self._setpoints().values())
+        return self._read().interface_p_mw(self._lp.col_value), float(der), seconds
 
     def _delivery_factors(self) -> dict[str, float]:
         """Return ``beta_d = dP/dp_d`` per device from the min-export LP's balance duals.
@@ -443,13 +464,12 @@ class DSOOperator:
         i.e. ``-beta_b``. Values outside ``[0.5, 1.5]`` (a limit binding at ``P_lo``
         distorts the duals) fall back to 1.
         """
-        m = self.model
-        duals = self._lp.duals(list(m.feeder.PBalance.values()))
-        out = {}
-        for dev, bus in self.devices.items():
-            beta = -float(duals[m.feeder.PBalance[self.feeder.bus_node_bus[bus]]])
-            out[dev] = beta if 0.5 <= beta <= 1.5 else 1.0
-        return out
+        duals = self._read().balance_duals(self._lp.row_dual)
+        betas = (-duals[self._device_node]).tolist()
+        return {
+            dev: beta if 0.5 <= beta <= 1.5 else 1.0
+            for dev, beta in zip(self.devices, betas, strict=True)
+        }
 
     def interface_range(
         self,
@@ -687,7 +707,7 @@ class DSOOperator:
                 break
             seconds += time.perf_counter() - start
             moved = max(
-                (abs(v - result.setpoints_mw[d]) for d, v in device_setpoints(m).items()),
+                (abs(v - result.setpoints_mw[d]) for d, v in self._setpoints().items()),
                 default=0.0,
             )
             result = self._disaggregation(seconds, result.relinearisations + 1)
@@ -727,17 +747,15 @@ class DSOOperator:
 
     def _disaggregation(self, seconds: float, relinearisations: int = 0) -> Disaggregation:
         """Read the solved disaggregation LP (set-points, DLMPs, cost)."""
-        m = self.model
-        duals = self._lp.duals(list(m.feeder.PBalance.values()))
-        setpoints = device_setpoints(m)
-        p_int = float(pyo.value(m.feeder.InterfaceP))
-        fixed = sum(float(pyo.value(m.feeder.p_fixed_mw[b])) for b in m.feeder.BUSES)
+        reader, x = self._read(), self._lp.col_value
+        setpoints = self._setpoints()
+        p_int = reader.interface_p_mw(x)
         return Disaggregation(
             setpoints_mw=setpoints,
-            dlmp_usd_per_mwh=bus_dlmp(self.feeder, opf.dlmp_usd_per_mwh(m.feeder, duals)),
+            dlmp_usd_per_mwh=reader.dlmp_usd_per_mwh(self._lp.row_dual),  # all minimisations
             interface_p_mw=p_int,
-            cost_usd_per_h=float(pyo.value(m.DerCost)),
-            losses_p_mw=fixed + sum(setpoints.values()) - p_int,
+            cost_usd_per_h=reader.der_cost_usd_per_h(x, self._offer_arrays),
+            losses_p_mw=self._fixed_p_mw + sum(setpoints.values()) - p_int,
             solve_seconds=seconds,
             relinearisations=relinearisations,
             slack=self._slack_report(),

@@ -429,10 +429,16 @@ def _per_model_bus(
 
 def set_fixed_injections(
     feeder: LinDistFlowFeeder, block: Any, p_mw: pd.Series, q_mvar: pd.Series
-) -> None:
-    """Write uncontrolled net injections (MW, Mvar, injection positive, by bus) in place."""
-    store_floats(block.p_fixed_mw, _per_model_bus(feeder, p_mw))
-    store_floats(block.q_fixed_mvar, _per_model_bus(feeder, q_mvar))
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Write uncontrolled net injections (MW, Mvar, injection positive, by bus) in place.
+
+    Returns the values written: ``p_fixed_mw`` and ``q_fixed_mvar`` by model bus (MW,
+    Mvar; ``feeder.buses`` order).
+    """
+    p, q = _per_model_bus(feeder, p_mw), _per_model_bus(feeder, q_mvar)
+    store_floats(block.p_fixed_mw, p)
+    store_floats(block.q_fixed_mvar, q)
+    return p, q
 
 
 def set_loss_coefficients(feeder: LinDistFlowFeeder, block: Any, coef: LossCoefficients) -> None:

@@ -65,7 +65,6 @@ from gridlayers.dso import opf
 from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
 from gridlayers.dso.offer_blocks import (
     InfeasibleDSOError,
-    PersistentLP,
     add_der_to_block,
     check_offers,
     device_setpoints,
@@ -73,6 +72,7 @@ from gridlayers.dso.offer_blocks import (
     set_offers,
     setpoint_operating_point,
 )
+from gridlayers.dso.persistent_lp import PersistentLP
 from gridlayers.highs_params import store_floats
 
 #: Tie-break cost per moved MW ($/MWh), excluded from the reported cost.
