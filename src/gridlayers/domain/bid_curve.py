@@ -22,6 +22,8 @@ it (``x=0``, injection -5 MW) or sheds it (``x=5``) at 80 $/MWh of forgone value
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -131,19 +133,43 @@ def compress_blocks(
     list of (float, float)
         Merged blocks. Each merge replaces two neighbours by one of the summed width at
         their quantity-weighted average price, choosing the pair with the least cost
-        distortion ``q1 q2 / (q1 + q2) * (c2 - c1)``; block costs are preserved exactly
-        at block boundaries and prices stay non-decreasing.
+        distortion ``q1 q2 / (q1 + q2) * (c2 - c1)`` (the leftmost on ties); block costs
+        are preserved exactly at block boundaries and prices stay non-decreasing.
+
+    Notes
+    -----
+    The pairs wait in a heap keyed by (distortion, position), so ``n`` blocks take
+    ``O(n log n)``; the merges, and so the result, are those of scanning all pairs before
+    every merge, bit for bit.
 
     """
-    out = [list(b) for b in blocks]
-    while len(out) > max_blocks:
-        best, best_err = 0, float("inf")
-        for i in range(len(out) - 1):
-            (q1, c1), (q2, c2) = out[i], out[i + 1]
-            err = q1 * q2 / max(q1 + q2, 1e-12) * (c2 - c1)
-            if err < best_err:
-                best, best_err = i, err
-        (q1, c1), (q2, c2) = out[best], out[best + 1]
+    out: list[list[float] | None] = [list(b) for b in blocks]
+    n = len(out)
+
+    def distortion(i: int, j: int) -> float:
+        """Return the pair's merge cost; NaN (never the least) ranks as infinity."""
+        (q1, c1), (q2, c2) = out[i], out[j]
+        err = q1 * q2 / max(q1 + q2, 1e-12) * (c2 - c1)
+        return err if err == err else math.inf
+
+    heap = [(distortion(i, i + 1), i, 0, i + 1, 0) for i in range(n - 1)]
+    heapq.heapify(heap)
+    after, before = list(range(1, n + 1)), list(range(-1, n - 1))
+    version = [0] * n  # bumped when a block changes, -1 once merged away
+    alive = n
+    while alive > max_blocks:
+        _, i, v_i, j, v_j = heapq.heappop(heap)
+        if version[i] != v_i or version[j] != v_j or after[i] != j:
+            continue  # a neighbour changed since this pair was queued
+        (q1, c1), (q2, c2) = out[i], out[j]
         q = q1 + q2
-        out[best : best + 2] = [[q, (q1 * c1 + q2 * c2) / q if q > 0 else c1]]
-    return [(q, c) for q, c in out]
+        out[i], out[j] = [q, (q1 * c1 + q2 * c2) / q if q > 0 else c1], None
+        version[i], version[j], alive = version[i] + 1, -1, alive - 1
+        after[i] = after[j]
+        if after[i] < n:
+            before[after[i]] = i
+        for a in (before[i], i):
+            if a >= 0 and after[a] < n:
+                b = after[a]
+                heapq.heappush(heap, (distortion(a, b), a, version[a], b, version[b]))
+    return [(blk[0], blk[1]) for blk in out if blk is not None]
