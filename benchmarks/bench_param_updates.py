@@ -46,7 +46,7 @@ class PyomoUpdates:
         pass
 
     def load_vars(self) -> None:
-        self.solver._last_results_object.solution_loader.load_vars()  # noqa: SLF001
+        self.solver._load_vars()  # noqa: SLF001 - the direct solve leaves no results object
 
 
 def _use_pyomo(holder) -> None:
