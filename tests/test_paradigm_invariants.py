@@ -167,15 +167,15 @@ def one_lda(tmp_path: Path):
 def test_mutation_dso_ignoring_its_award_is_caught(
     one_lda, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gridlayers.agents.dso import DSOSim
+    from gridlayers.agents.dso import DSOAgent
 
-    original = DSOSim._settle
+    original = DSOAgent._settle
 
     def ignore_award(self, got, blind=False):
         original(self, got, blind)
         self._out["setpoints[MW]"] = {d: c.p_max_mw for d, c in self._offers.items()}
 
-    monkeypatch.setattr(DSOSim, "_settle", ignore_award)
+    monkeypatch.setattr(DSOAgent, "_settle", ignore_award)
     out, _ = _run(tmp_path, one_lda("total_dso"), "mutant")
     assert inv.schedules_followed(out, "total_dso", SCHEDULE_REL, SCHEDULE_ABS_MW) != []
 

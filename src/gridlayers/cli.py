@@ -89,6 +89,35 @@ def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
     _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name)
 
 
+@app.command()
+def serve(
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the partition's aggregator simulator; its DSO and feeder "
+            "simulators listen on the next two ports."
+        ),
+    ] = 5678,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind; the default is reachable from this machine only."),
+    ] = "127.0.0.1",
+    runs: Annotated[
+        int,
+        typer.Option(help="mosaik worlds (one per paradigm) to serve; 0: until stopped."),
+    ] = 0,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for mosaik to connect.")] = 3600,
+) -> None:
+    """Serve one LDA partition's aggregator, DSO and feeder simulators (simulators.lda: connect)."""
+    from gridlayers.simulators.serve import serve_partition
+
+    if not 0 < port < 65534:
+        err.print(f"error: --port {port} is not a port (1-65533)", markup=False)
+        raise typer.Exit(2)
+    out.print(f"serving an LDA partition on {host}:{port}-{port + 2}", soft_wrap=True)
+    raise typer.Exit(serve_partition(host, port, timeout, runs))
+
+
 #: Paradigms ``compare`` runs, in table order.
 COMPARED = ("total_tso", "minimal_dso", "total_dso")
 

@@ -19,12 +19,15 @@ always           aggregators → feeders (realised DER, AC power flow at ``t0+2`
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import mosaik
+from mosaik.exceptions import SimulationError
 
+from gridlayers import mosaik_compat
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
 from gridlayers.agents.lda_cache import lda_model, release
@@ -32,31 +35,52 @@ from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
 from gridlayers.simulators.market import RECORD_ATTR
+from gridlayers.simulators.serve import KINDS, command
 
 PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
+mosaik_compat.install()  # LDA partitions in other processes (see the module)
 
-_STARTERS = {
-    "Feeder": ("gridlayers.simulators.feeder", "FeederSim", "feeder"),
-    "Market": ("gridlayers.simulators.market", "MarketSim", "market"),
-}
-#: Agents run in-process. As subprocesses (cmd) mosaik 3.6 stops with "cannot progress
-#: backwards" in its progress tracking of the time-shifted, event-based agent links.
-_IN_PROCESS = {
-    "Collector": "gridlayers.simulators.collector:Collector",
-    "Aggregator": "gridlayers.agents.aggregator:AggregatorSim",
-    "DSO": "gridlayers.agents.dso:DSOSim",
-}
+#: Seconds to keep trying to reach a served partition's simulator (``lda: connect``).
+CONNECT_RETRY_S = 60.0
+
+#: LDA-level simulators: mosaik name -> kind in :data:`gridlayers.simulators.serve.KINDS`.
+_LDA_KINDS = {"Aggregator": "aggregator", "DSO": "dso", "Feeder": "feeder"}
+_MARKET = "gridlayers.simulators.market"
 
 
 def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
-    """Return mosaik's SIM_CONFIG: each simulator in-process or as a subprocess (``cmd``)."""
-    config: dict[str, dict[str, str]] = {name: {"python": cls} for name, cls in _IN_PROCESS.items()}
-    for name, (module, cls, field) in _STARTERS.items():  # feeders and market: python or cmd
-        if getattr(scenario.simulators, field) == "python":
-            config[name] = {"python": f"{module}:{cls}"}
+    """Return mosaik's SIM_CONFIG (see ``simulators`` in the scenario reference).
+
+    Collector always in-process; market in-process or ``cmd``; each partition's aggregator,
+    DSO and feeder simulators in-process, ``cmd`` or ``connect`` (then named
+    ``<Kind>-p<partition>``, one address each).
+    """
+    sims = scenario.simulators
+    config: dict[str, dict[str, str]] = {
+        "Collector": {"python": "gridlayers.simulators.collector:Collector"},
+        "Market": (
+            {"python": f"{_MARKET}:MarketSim"}
+            if sims.market == "python"
+            else {"cmd": f"{sys.executable} -m {_MARKET} %(addr)s"}
+        ),
+    }
+    for name, kind in _LDA_KINDS.items():
+        if sims.lda == "python" and (kind != "feeder" or sims.feeder == "python"):
+            config[name] = {"python": KINDS[kind][0]}
+        elif sims.lda in ("python", "cmd"):  # feeder: cmd keeps one process per LDA feeder
+            config[name] = {"cmd": command(kind)}
         else:
-            config[name] = {"cmd": f"{sys.executable} -m {module} %(addr)s"}
+            for p, address in enumerate(sims.addresses):
+                host, port = address.rsplit(":", 1)
+                config[f"{name}-p{p}"] = {"connect": f"{host}:{int(port) + KINDS[kind][1]}"}
     return config
+
+
+def partitions(scenario: Scenario) -> list[list[str]]:
+    """Return the LDA names of each partition: LDA ``i`` goes to partition ``i mod N``."""
+    n = scenario.simulators.partition_count(len(scenario.ldas))
+    names = [lda.name for lda in scenario.ldas]
+    return [names[p::n] for p in range(n)]
 
 
 def run_world(
@@ -118,35 +142,36 @@ def _wire(
 ) -> None:
     sources: dict[str, list[str]] = {}
     feeders, aggs, dsos = {}, {}, {}
-    # In-process, one feeder simulator and one aggregator simulator hold every LDA's
-    # entities: mosaik's scheduling cost grows with the number of simulators, not of
-    # entities. Feeders as subprocesses ('cmd') get one process per LDA.
-    per_lda_feeders = scenario.simulators.feeder == "cmd"
-    fsim = None if per_lda_feeders else world.start("Feeder", **common)
-    asim = None
-    self_stepping: set[str] = set()  # feeder simulators that step without aggregators
-    for lda in scenario.ldas:
-        model = lda_model(common["run_id"], scenario, lda.name)
-        sim = world.start("Feeder", **common) if per_lda_feeders else fsim
-        feeders[lda.name] = sim.Feeder(lda=lda.name)
-        sources[feeders[lda.name].full_id] = ["feeder", lda.name]
-        if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
-            self_stepping.add(feeders[lda.name].sid)
-        if model.aggregators:
-            if asim is None:
-                asim = world.start("Aggregator", **common)
-            for name in model.aggregators:
-                entity = asim.Aggregator(lda=lda.name, aggregator=name)
-                aggs[entity.full_id] = (lda.name, entity)
-                sources[entity.full_id] = ["aggregator", f"{lda.name}.{name}"]
-        dsos[lda.name] = world.start("DSO", **common).DSO(lda=lda.name)
-        sources[dsos[lda.name].full_id] = ["dso", lda.name]
-        if not model.aggregators:  # no offers trigger this DSO: it bids on its own
-            world.set_initial_event(dsos[lda.name].sid, PHASE_OFFER)
+    # Each partition has one aggregator, one DSO and one feeder simulator for its LDAs:
+    # mosaik's scheduling cost grows with the number of simulators, not of entities.
+    # Feeders as subprocesses without partitions ('feeder: cmd') get one process per LDA.
+    connect = scenario.simulators.lda == "connect"
+    per_lda_feeders = scenario.simulators.lda == "python" and scenario.simulators.feeder == "cmd"
+    self_stepping: set[str] = set()  # simulators that step without being triggered
+    for p, names in enumerate(partitions(scenario)):
+        start = _starter(world, common, p if connect else None)
+        fsim, asim, dsim = None if per_lda_feeders else start("Feeder"), None, start("DSO")
+        for lda_name in names:
+            model = lda_model(common["run_id"], scenario, lda_name)
+            feeders[lda_name] = (start("Feeder") if per_lda_feeders else fsim).Feeder(lda=lda_name)
+            sources[feeders[lda_name].full_id] = ["feeder", lda_name]
+            if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
+                self_stepping.add(feeders[lda_name].sid)
+            if model.aggregators:
+                asim = asim or start("Aggregator")
+                for name in model.aggregators:
+                    entity = asim.Aggregator(lda=lda_name, aggregator=name)
+                    aggs[entity.full_id] = (lda_name, entity)
+                    sources[entity.full_id] = ["aggregator", f"{lda_name}.{name}"]
+                    initial_offer = entity.sid
+            dsos[lda_name] = dsim.DSO(lda=lda_name)
+            sources[dsos[lda_name].full_id] = ["dso", lda_name]
+            if not model.aggregators:  # no offers trigger this DSO: it bids on its own
+                world.set_initial_event(dsos[lda_name].sid, PHASE_OFFER)
+        if asim is not None:
+            world.set_initial_event(initial_offer, PHASE_OFFER)
     for sid in self_stepping:
         world.set_initial_event(sid, PHASE_DISPATCH)
-    if aggs:
-        world.set_initial_event(next(iter(aggs.values()))[1].sid, PHASE_OFFER)
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
     sources[tso.full_id] = ["market", "tso"]
@@ -161,6 +186,28 @@ def _wire(
         on_interval=on_interval,
     ).Collector(sources=sources)
     _connect(world, paradigm, feeders, aggs, dsos, tso, collector)
+
+
+def _starter(world: mosaik.World, common: dict[str, Any], partition: int | None):
+    """Return ``start(name)``: a new simulator of that kind (of ``partition`` if connected).
+
+    A served partition restarts its simulators after each world (paradigm): connecting
+    is retried for up to :data:`CONNECT_RETRY_S` seconds while they come back up.
+    """
+
+    def start(name: str) -> Any:
+        if partition is None:
+            return world.start(name, **common)
+        deadline = time.monotonic() + CONNECT_RETRY_S
+        while True:
+            try:
+                return world.start(f"{name}-p{partition}", **common)
+            except SimulationError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    return start
 
 
 def _connect(

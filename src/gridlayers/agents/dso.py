@@ -1,4 +1,4 @@
-"""mosaik agent for the DSO of one LDA (one entity per LDA).
+"""mosaik agent for the DSOs of a partition of LDAs (one entity per LDA).
 
 Phase ``t0+0`` (offers from the LDA's aggregators arrive):
 
@@ -55,6 +55,7 @@ from gridlayers.der.curves import split_award
 from gridlayers.domain import BidCurve
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.virtual_resource import interface_curve
+from gridlayers.lda import LDAModel
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
 
@@ -92,32 +93,55 @@ def _merge(values: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
 
 
 class DSOSim(RunSimulator):
-    """Runs the DSO of each LDA entity in the paradigm of the run."""
+    """Runs the DSO of each of its LDA entities (one simulator per partition of LDAs)."""
 
     def __init__(self) -> None:
         super().__init__(META)
-        self._out: dict[str, Any] = {}
+        self._dsos: dict[str, DSOAgent] = {}
 
     def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
-        """Create the DSO of LDA ``lda`` (one per simulator instance)."""
-        if num != 1 or hasattr(self, "_lda"):
-            msg = "create one DSO per simulator instance"
+        """Create the DSO of LDA ``lda`` (``num`` must be 1; the entity id is the LDA name)."""
+        if num != 1 or lda in self._dsos:
+            msg = f"create one DSO per LDA, once (got num={num}, lda={lda!r})"
             raise ValueError(msg)
-        self._lda = lda_model(self._run_id, self._scenario, lda)
-        self._core = build_dso(self._lda, max_blocks=10)
-        self._probe = bool(self._scenario["output"].get("flexibility_probe", False))
-        self._flexible = {d.device_id for d in self._lda.devices if d.kind in FLEXIBLE_KINDS}
-        self._offers: dict[str, BidCurve] = {}
+        probe = bool(self._scenario["output"].get("flexibility_probe", False))
+        model_ = lda_model(self._run_id, self._scenario, lda)
+        self._dsos[lda] = DSOAgent(model_, self._paradigm, probe)
         return [{"eid": lda, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
-        """Act on offers (phase 0) or on the TSO's result (phase 1).
+        """Every DSO acts on its offers (phase 0) or on the TSO's result (phase 1).
 
-        A DSO without aggregators (an LDA without DER) steps on its own at phase 0 of
-        every interval; the others are triggered by their aggregators' offers.
+        A simulator with an LDA without aggregators (no DER) steps on its own at phase 0
+        of every interval; the others are triggered by their aggregators' offers.
         """
         k, phase = divmod(time, self._step)
-        got = inputs.get(self._lda.name, {})
+        for lda, dso in self._dsos.items():
+            dso.step(k, phase, inputs.get(lda, {}))
+        if phase == PHASE_OFFER and any(not d._lda.aggregators for d in self._dsos.values()):
+            return (k + 1) * self._step
+        return None
+
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        """Return the outputs each DSO produced in the last step."""
+        return {
+            eid: {a: self._dsos[eid]._out[a] for a in attrs if a in self._dsos[eid]._out}
+            for eid, attrs in outputs.items()
+        }
+
+
+class DSOAgent:
+    """The DSO of one LDA in the run's paradigm (see the module notes)."""
+
+    def __init__(self, lda: LDAModel, paradigm: str, probe: bool) -> None:
+        self._lda, self._paradigm, self._probe = lda, paradigm, probe
+        self._core = build_dso(lda, max_blocks=10)
+        self._flexible = {d.device_id for d in lda.devices if d.kind in FLEXIBLE_KINDS}
+        self._offers: dict[str, BidCurve] = {}
+        self._out: dict[str, Any] = {}
+
+    def step(self, k: int, phase: int, got: dict[str, Any]) -> None:
+        """Act on offers (phase 0) or on the TSO's result (phase 1) of interval ``k``."""
         self._out = {}
         start = wallclock.perf_counter()
         self._fixed = self._lda.fixed_injections(k, "forecast")
@@ -143,9 +167,6 @@ class DSOSim(RunSimulator):
             if slack is not None:
                 report["slack"] = dict(slack)
             report["solve_seconds"] = wallclock.perf_counter() - start
-        if phase == PHASE_OFFER and not self._lda.aggregators:
-            return (k + 1) * self._step
-        return None
 
     def _offer(self, k: int) -> None:
         p_fixed, q_fixed = self._fixed
@@ -277,13 +298,6 @@ class DSOSim(RunSimulator):
         except InfeasibleDSOError:  # not even the soft-limit problem solved: no information
             return {"flex_offered_mw": None, "flex_usable_mw": None}
         return {"flex_offered_mw": offered, "flex_usable_mw": min(offered, max(p_hi - p_lo, 0.0))}
-
-    def get_data(self, outputs: OutputRequest) -> OutputData:
-        """Return the outputs produced in the last step."""
-        return {
-            eid: {a: self._out[a] for a in attrs if a in self._out}
-            for eid, attrs in outputs.items()
-        }
 
 
 def _dlmp_stats(dlmp: pd.Series) -> dict[str, float | None]:

@@ -7,7 +7,7 @@ where a figure is reported at LDA scale; ratios need no scaling):
                          intervals in each hour of day (-): the share of the batteries'
                          and flexible loads' offered range the feeder could deliver at the
                          interface, with the other DER where the paradigm put them
-                         (:meth:`gridlayers.agents.dso.DSOSim._flexibility_probe`).
+                         (:meth:`gridlayers.agents.dso.DSOAgent._flexibility_probe`).
                          Intervals where that point is infeasible are left out; hours
                          without offered flexibility are ``None``.
 ``loss_factor``          feeder losses over interface throughput ``sum |P_import| dt``

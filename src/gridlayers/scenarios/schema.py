@@ -407,11 +407,77 @@ class SimulatorsConfig(_Strict):
     """How each mosaik simulator is started."""
 
     feeder: Literal["python", "cmd"] = Field(
-        "python", description="'python': in-process; 'cmd': one subprocess per LDA feeder."
+        "python",
+        description=(
+            "With lda 'python': 'python' in-process; 'cmd': one subprocess per LDA feeder."
+        ),
     )
     market: Literal["python", "cmd"] = Field(
         "python", description="'python': in-process; 'cmd': TSO market in a subprocess."
     )
+    lda: Literal["python", "cmd", "connect"] = Field(
+        "python",
+        description=(
+            "Where each partition's LDA-level simulators (one aggregator, one DSO and one "
+            "feeder simulator for its LDAs) run: 'python' in-process; 'cmd' in subprocesses "
+            "started by mosaik; 'connect' in processes already serving at 'addresses' "
+            "('gridlayers serve')."
+        ),
+    )
+    partitions: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Number of LDA partitions (LDA i goes to partition i mod N). Default: 1 with lda "
+            "'python', the number of CPU cores with 'cmd', the number of addresses with "
+            "'connect'. Results do not depend on it."
+        ),
+    )
+    addresses: list[str] = Field(
+        default_factory=list,
+        description=(
+            "With lda 'connect': one 'host:port' per partition, each served by "
+            "'gridlayers serve --port PORT' (its aggregator, DSO and feeder simulators listen "
+            "on PORT, PORT+1 and PORT+2)."
+        ),
+    )
+
+    @field_validator("addresses")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for address in value:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65534:
+                msg = f"address {address!r} is not 'host:port' (port 1-65533)"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _addresses_match(self) -> SimulatorsConfig:
+        if self.lda == "connect":
+            if not self.addresses:
+                raise ValueError("lda 'connect' needs 'addresses': one 'host:port' per partition")
+            if self.partitions not in (None, len(self.addresses)):
+                msg = (
+                    f"partitions {self.partitions} but {len(self.addresses)} addresses; give "
+                    "one address per partition (or leave partitions out)"
+                )
+                raise ValueError(msg)
+        elif self.addresses:
+            raise ValueError("'addresses' is only used with lda 'connect'; remove it")
+        return self
+
+    def partition_count(self, n_ldas: int) -> int:
+        """Return the number of LDA partitions to use for ``n_ldas`` LDAs (at least 1)."""
+        import os
+
+        if self.lda == "connect":
+            wanted = len(self.addresses)
+        elif self.partitions is not None:
+            wanted = self.partitions
+        else:
+            wanted = 1 if self.lda == "python" else (os.cpu_count() or 1)
+        return max(1, min(wanted, n_ldas)) if self.lda != "connect" else wanted
 
 
 class Scenario(_Strict):

@@ -1,0 +1,152 @@
+"""LDA partitions in processes of their own give the in-process results, bit for bit.
+
+The default scenario (3 LDAs, every paradigm the comparison runs) over three midday
+quarter-hours, once in-process, then with each partition's aggregator, DSO and feeder
+simulators as mosaik subprocesses (``cmd``) in 1 and 2 partitions, then served by
+``gridlayers serve`` and reached with mosaik's ``connect``. Every stored value except
+wall-clock timings must be equal.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import write_scenario
+from gridlayers.cosim import partitions
+from gridlayers.results.store import TABLES
+from gridlayers.runner import run_scenario
+from gridlayers.scenarios import ScenarioError, load_scenario
+
+PARADIGMS = ["total_tso", "minimal_dso", "total_dso"]
+
+
+def _scenario(data: dict, tmp: Path, name: str, **simulators) -> object:
+    data = {**data, "name": name, "paradigms": PARADIGMS}
+    data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 3, "interval_min": 15}
+    data["simulators"] = {"feeder": "python", "market": "python", **simulators}
+    return load_scenario(write_scenario(tmp, data, f"{name}.yaml"))
+
+
+def _tables(folder: Path) -> dict[str, pd.DataFrame]:
+    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
+    out = {}
+    for table in TABLES:
+        frame = con.sql(f"SELECT * FROM {table}").df()  # noqa: S608 - our table names
+        frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
+        out[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    con.close()
+    return out
+
+
+def _run(scenario, folder: Path) -> dict[str, pd.DataFrame]:
+    outcome = run_scenario(scenario, folder)
+    assert outcome.summary["status"] == "completed", outcome.summary["error"]
+    return _tables(folder)
+
+
+def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
+    for table in TABLES:
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)
+    assert len(a["feeder_interval"]) == 3 * 3 * len(PARADIGMS)
+
+
+def _free_port() -> int:
+    """A port whose next two are free as well (the partition's three simulators)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65000 and all(_free(port + i) for i in (1, 2)):
+            return port
+    raise RuntimeError("no three consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    import yaml
+
+    from conftest import DEFAULT
+
+    data = yaml.safe_load(DEFAULT.read_text())
+    tmp = tmp_path_factory.mktemp("partitions")
+    return data, _run(_scenario(data, tmp, "inproc"), tmp / "inproc")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_partitions_in_subprocesses_equal_the_in_process_run(
+    in_process: tuple[dict, dict], tmp_path: Path, n: int
+) -> None:
+    data, reference = in_process
+    scenario = _scenario(data, tmp_path, f"cmd{n}", lda="cmd", partitions=n)
+    assert partitions(scenario) == ([["rural", "semiurban", "urban"]] if n == 1 else
+                                    [["rural", "urban"], ["semiurban"]])  # fmt: skip
+    _assert_same(_run(scenario, tmp_path / "out"), reference)
+
+
+def test_served_partitions_reached_with_connect_equal_the_in_process_run(
+    in_process: tuple[dict, dict], tmp_path: Path
+) -> None:
+    data, reference = in_process
+    ports = [_free_port()]
+    ports.append(next(p for p in range(ports[0] + 3, 65000) if all(_free(p + i) for i in range(3))))
+    servers = [
+        subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "gridlayers.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--runs",
+                str(len(PARADIGMS)),
+                "--timeout",
+                "300",
+            ]
+        )  # fmt: skip
+        for port in ports
+    ]
+    try:
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        scenario = _scenario(data, tmp_path, "connect", lda="connect", addresses=addresses)
+        assert len(partitions(scenario)) == 2
+        _assert_same(_run(scenario, tmp_path / "out"), reference)
+        assert [s.wait(timeout=120) for s in servers] == [0, 0]  # served every paradigm
+    finally:
+        for s in servers:
+            s.kill()
+
+
+@pytest.mark.parametrize(
+    ("simulators", "words"),
+    [
+        ({"lda": "connect"}, "needs 'addresses'"),
+        ({"lda": "cmd", "addresses": ["127.0.0.1:5678"]}, "only used with lda 'connect'"),
+        ({"lda": "connect", "addresses": ["localhost"]}, "is not 'host:port'"),
+        ({"lda": "connect", "addresses": ["a:1", "b:1"], "partitions": 3}, "one address per"),
+        ({"partitions": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_bad_partition_settings_name_the_field(
+    default_data: dict, tmp_path: Path, simulators: dict, words: str
+) -> None:
+    default_data["simulators"] = simulators
+    with pytest.raises(ScenarioError, match="simulators") as info:
+        load_scenario(write_scenario(tmp_path, default_data))
+    assert words in str(info.value)
