@@ -166,3 +166,77 @@ def test_piecewise_costs_converge_to_the_exact_qp() -> None:
     assert err_fine < err_coarse / 10
     assert fine.cost == pytest.approx(ref.res_cost, rel=1e-5)
     assert coarse.cost >= ref.res_cost - 1e-6  # secants over-estimate a convex cost
+
+
+def _pyomo_view(market: TransmissionMarket) -> dict:
+    """The last clear's numbers as pyomo holds them (Var values, duals through pyomo)."""
+    m = market.model
+    duals = market._solver._get_duals(list(m.Balance.values()))  # noqa: SLF001
+    return {
+        "unit": [m.Gen[g].value for g in m.GEN],
+        "flow": [m.Flow[br].value for br in m.BRANCH],
+        "lmp": [duals[m.Balance[n]] for n in m.BUS],
+        "awards": {
+            p: m.part_p_min_mw[p].value + sum(m.BidBlock[p, k].value for k in m.BLOCK)
+            for p in m.PART
+        },
+    }
+
+
+def test_direct_solves_read_exactly_what_pyomo_holds():
+    """Later clears bypass pyomo's solve; results equal the Vars and duals bit for bit."""
+    net = _congested_case30()
+    market = TransmissionMarket(net, participants={"a": 4, "b": 20}, max_blocks=3)
+    rng = np.random.default_rng(11)
+    for k in range(4):  # the first clear goes through pyomo, the others run HiGHS directly
+        bids = {"a": BidCurve(-5.0, (BidBlock(10.0, 20.0 + k), BidBlock(5.0, 60.0)))}
+        if k % 2:
+            bids["b"] = BidCurve(0.0, (BidBlock(float(rng.uniform(1, 9)), 2.0),))
+        res = market.clear(
+            load_p_mw=net.load.p_mw * rng.uniform(0.8, 1.2, len(net.load)), bids=bids
+        )
+        view = _pyomo_view(market)
+        assert res.unit_p_mw.tolist() == view["unit"]
+        assert res.branch_flow_mw.tolist() == view["flow"]
+        assert res.node_lmp_usd_per_mwh.tolist() == view["lmp"]
+        assert res.awards_mw == view["awards"]
+        assert res.status == "convergenceCriteriaSatisfied"
+        assert res.cost == pytest.approx(pyo.value(market.model.TotalCost), rel=1e-9)
+
+
+def test_solver_error_retried_and_regularisation_restored(monkeypatch):
+    """A HiGHS solve error is retried through pyomo; HiGHS then gets 1e-10 back."""
+    import highspy
+
+    import gridlayers.market.clearing as clearing
+
+    net = _congested_case30()
+    market = TransmissionMarket(net)
+    first = market.clear()
+    real_run, calls = clearing.run, []
+
+    def failing_once(solver):
+        calls.append(1)
+        if len(calls) == 1:
+            return highspy.HighsModelStatus.kSolveError
+        return real_run(solver)
+
+    monkeypatch.setattr(clearing, "run", failing_once)
+    retried = market.clear()
+    highs = market._solver._solver_model  # noqa: SLF001
+    assert highs.getOptionValue("qp_regularization_value")[1] == clearing.QP_REGULARIZATION
+    np.testing.assert_allclose(retried.lmp, first.lmp, rtol=1e-4)  # 1e-7 regularisation
+    again = market.clear()
+    assert len(calls) == 2
+    np.testing.assert_allclose(again.lmp, first.lmp, rtol=1e-7)
+
+
+def test_store_floats_on_params_of_pyomos_implicit_domain():
+    """The market's Params (pyomo's implicit 'Any' domain) take store_floats' fast path."""
+    from gridlayers.highs_params import store_floats
+
+    m = TransmissionMarket(_triangle()).model
+    store_floats(m.extra_load_mw, {0: 1.5, 2: -3.0})
+    assert [m.extra_load_mw[n].value for n in m.BUS] == [1.5, 0.0, -3.0]
+    with pytest.raises(KeyError):
+        store_floats(m.extra_load_mw, {99: 1.0})

@@ -34,6 +34,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.util import NoSolutionError
 from pyomo.core.base.param import ParamData
+from pyomo.core.base.set import _AnySet
 from pyomo.core.base.var import VarData
 from pyomo.core.expr import numeric_expr as ne
 from pyomo.core.expr.numvalue import is_constant, native_numeric_types
@@ -212,13 +213,17 @@ def store_floats(param: Any, values: Mapping[Any, float]) -> None:
     Notes
     -----
     For a Param within ``Reals`` and existing indices the only failing check is a NaN
-    value; then (and for any other domain or a new index) pyomo's checked path runs and
-    raises as before.
+    value; then (and for any other domain, a ``validate`` rule or a new index) pyomo's
+    checked path runs and raises as before. A Param within ``Any`` (also pyomo's implicit
+    default domain, which only warns about non-real values) takes the same fast path for
+    values other than NaN.
 
     """
     data = param._data  # noqa: SLF001
+    domain = param.domain
     if (
-        param.domain is not pyo.Reals
+        not (domain is pyo.Reals or isinstance(domain, _AnySet))
+        or param._validate is not None  # noqa: SLF001
         or any(k not in data for k in values)
         or any(v != v for v in values.values())  # NaN
     ):

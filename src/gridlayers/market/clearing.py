@@ -2,31 +2,35 @@
 
 The model is built once per :class:`TransmissionMarket` (see
 :mod:`gridlayers.market.model`); :meth:`TransmissionMarket.clear` only writes mutable
-Params and re-solves through pyomo's persistent HiGHS interface
-(``pyomo.contrib.solver.solvers.highs.Highs``), which passes quadratic objectives to
-HiGHS's QP solver and returns row duals.
+Params and re-solves with persistent HiGHS (``pyomo.contrib.solver.solvers.highs.Highs``,
+which passes quadratic objectives to HiGHS's QP solver and returns row duals). pyomo
+builds the HiGHS model on the first clear; later clears push the changed numbers
+(:class:`~gridlayers.highs_params.ParamUpdater`), run HiGHS directly
+(:func:`gridlayers.highs.run`) and read the result from HiGHS's solution arrays by index
+(:class:`~gridlayers.market.result.SolutionReader`): the same HiGHS model, solve and
+numbers as through pyomo's ``solve`` and results object, in a fraction of the time.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import TerminationCondition
+from pyomo.contrib.solver.common.util import NoDualsError
 
 from gridlayers.domain.bid_curve import BidCurve
-from gridlayers.highs import freeze_structure, persistent_highs
-from gridlayers.highs_params import ParamUpdater
+from gridlayers.highs import freeze_structure, persistent_highs, run, termination_condition
+from gridlayers.highs_params import ParamUpdater, store_floats
 from gridlayers.market.model import MarketExtension, build_market_model
 from gridlayers.market.network import extract_dc_network
+from gridlayers.market.result import ClearingResult, SolutionReader
 
 #: Default value of lost load for the unserved-load slack ($/MWh).
 DEFAULT_VOLL_USD_PER_MWH = 10_000.0
-GEN_TABLES = ("gen", "sgen", "ext_grid")
 #: HiGHS ``qp_regularization_value``. The default (1e-7) adds ``1e-7 * x`` to every
 #: reduced cost of the active-set QP, i.e. ~1e-5 $/MWh LMP errors at 100 MW; 1e-10 keeps
 #: the LMPs exact to ~1e-9 relative while keeping the safeguard for singular Hessians.
@@ -37,72 +41,6 @@ FALLBACK_QP_REGULARIZATION = 1e-7
 
 class ClearingError(RuntimeError):
     """The market could not be cleared (solver failure, infeasible even with load shedding)."""
-
-
-@dataclass(frozen=True)
-class ClearingResult:
-    """Outcome of one market clearing.
-
-    Attributes
-    ----------
-    lmp_usd_per_mwh : pd.Series
-        Locational marginal price per net bus ($/MWh), NaN at out-of-service buses.
-        Dual of the nodal balance, positive in a normal system (as ``res_bus.lam_p``).
-    cost_usd_per_h : float
-        Objective: generation + cleared bid blocks + extensions + unserved load ($/h).
-    generation_cost_usd_per_h : float
-        Generator cost from ``poly_cost`` incl. constant terms ($/h).
-    gen_p_mw : dict of str to pd.Series
-        Injection (MW) for keys ``'gen'``, ``'sgen'``, ``'ext_grid'``, indexed like those tables.
-    line_p_mw, trafo_p_mw : pd.Series
-        Active flow (MW) at the from-bus / hv-bus side, indexed like net.line / net.trafo.
-    awards_mw : dict of str to float
-        Participant -> cleared net injection (MW, injection positive).
-    status : str
-        Solver termination condition.
-    solve_seconds : float
-        Wall time of the solve call including parameter updates (s).
-    unserved_mw : pd.Series
-        Load shed per net bus (MW) at the value of lost load; normally all zero.
-    node_lmp_usd_per_mwh : np.ndarray
-        LMP per model bus ($/MWh), model (ppci) numbering of :attr:`TransmissionMarket.network`.
-    unit_p_mw : np.ndarray
-        Injection per dispatchable unit (MW), in ``network.gen_element`` order.
-    node_bulk_withdrawal_mw : np.ndarray
-        Served bulk withdrawal per model bus (MW): ``net.load`` rows plus fixed withdrawal
-        (shunts, non-dispatchable generators with negative sign) minus unserved load.
-    node_extra_withdrawal_mw : np.ndarray
-        The ``extra_load_mw`` of the clear per model bus (MW), e.g. realised LDA imports.
-    branch_flow_mw : np.ndarray
-        Flow per in-service model branch, from side (MW).
-
-    """
-
-    lmp_usd_per_mwh: pd.Series
-    cost_usd_per_h: float
-    generation_cost_usd_per_h: float
-    gen_p_mw: dict[str, pd.Series]
-    line_p_mw: pd.Series
-    trafo_p_mw: pd.Series
-    awards_mw: dict[str, float]
-    status: str
-    solve_seconds: float
-    unserved_mw: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    node_lmp_usd_per_mwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    unit_p_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    node_bulk_withdrawal_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    node_extra_withdrawal_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    branch_flow_mw: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @property
-    def lmp(self) -> pd.Series:
-        """Alias of :attr:`lmp_usd_per_mwh` ($/MWh)."""
-        return self.lmp_usd_per_mwh
-
-    @property
-    def cost(self) -> float:
-        """Alias of :attr:`cost_usd_per_h` ($/h)."""
-        return self.cost_usd_per_h
 
 
 class TransmissionMarket:
@@ -169,8 +107,11 @@ class TransmissionMarket:
         self._solver.config.time_limit = float(time_limit_s)
         self._solver.config.solver_options["qp_regularization_value"] = QP_REGULARIZATION
         self._updater: ParamUpdater | None = None  # set after the first solve
+        self._reader: SolutionReader | None = None  # set after the first solve
         self._unserved_bus = self._first_net_bus_per_node()
-        self._load_nodes = self._dc.load_bus.reindex(list(self._model.LOAD)).to_numpy(np.int64)
+        self._active_loads = list(self._model.LOAD)  # net.load index of each model load
+        self._load_nodes = self._dc.load_bus.reindex(self._active_loads).to_numpy(np.int64)
+        self._load_rows_cache: tuple[pd.Index | None, np.ndarray | None] = (None, None)
 
     @property
     def model(self) -> pyo.ConcreteModel:
@@ -247,37 +188,49 @@ class TransmissionMarket:
 
     def _set_unserved_bounds(self) -> None:
         """Cap load shedding per bus at its withdrawal; keep the bulk part for the result."""
-        m, dc = self._model, self._dc
-        withdrawal = dc.fixed_withdrawal_mw.copy()
-        load_mw = np.array([pyo.value(m.load_p_mw[d]) for d in m.LOAD])
-        np.add.at(withdrawal, self._load_nodes, load_mw)
+        withdrawal = self._dc.fixed_withdrawal_mw.copy()
+        np.add.at(withdrawal, self._load_nodes, self._load_mw)
         self._bulk_withdrawal_mw = withdrawal  # MW per model bus, before shedding
-        for n in m.BUS:
-            m.unserved_max_mw[n] = max(0.0, float(withdrawal[n]) + self._extra_mw[n])
+        total = withdrawal + self._extra_mw
+        cap = np.where(total > 0.0, total, 0.0)  # max(0.0, total), also for -0.0 and NaN
+        store_floats(self._model.unserved_max_mw, dict(enumerate(cap.tolist())))
 
     def _set_loads(self, load_p_mw: pd.Series | None) -> None:
         net_load = self._net.load
+        index = net_load.index
         if load_p_mw is None:
             values = net_load.p_mw * net_load.scaling
+        elif isinstance(load_p_mw, pd.Series) and _same_labels(load_p_mw.index, index):
+            values = load_p_mw  # reindexing to its own labels would change nothing
         else:
-            values = pd.Series(load_p_mw, dtype=float).reindex(net_load.index)
-        active = list(self._model.LOAD)
-        vals = values.reindex(active).to_numpy(dtype=float)
+            values = pd.Series(load_p_mw, dtype=float).reindex(index)
+        active = self._active_loads
+        rows = self._load_rows(index)
+        if rows is None:  # an in-service load of the model is no longer in net.load
+            vals = values.reindex(active).to_numpy(dtype=float)
+        else:
+            vals = values.to_numpy(dtype=float)[rows]
         if np.isnan(vals).any():
             missing = [i for i, v in zip(active, vals, strict=True) if np.isnan(v)]
             raise ValueError(f"load_p_mw has no value for in-service loads {missing[:10]}")
-        param = self._model.load_p_mw
-        for d, v in zip(active, vals, strict=True):
-            param[d] = float(v)
+        self._load_mw = vals  # MW per model load (m.LOAD order)
+        store_floats(self._model.load_p_mw, dict(zip(active, vals.tolist(), strict=True)))
+
+    def _load_rows(self, index: pd.Index) -> np.ndarray | None:
+        """Position of each model load in ``index`` (net.load's), None if one is missing."""
+        if self._load_rows_cache[0] is not index:
+            rows = index.get_indexer(self._active_loads) if index.is_unique else None
+            if rows is not None and (rows < 0).any():
+                rows = None
+            self._load_rows_cache = (index, rows)
+        return self._load_rows_cache[1]
 
     def _set_extra_loads(self, extra_load_mw: Mapping[int, float] | None) -> None:
         totals = np.zeros(self._dc.n_bus)
         for bus, p_mw in (extra_load_mw or {}).items():
             totals[self._model_bus(bus, "extra_load_mw")] += float(p_mw)
         self._extra_mw = totals  # MW per model bus
-        param = self._model.extra_load_mw
-        for n in range(self._dc.n_bus):
-            param[n] = float(totals[n])
+        store_floats(self._model.extra_load_mw, dict(enumerate(totals.tolist())))
 
     def _set_bids(self, bids: Mapping[str, BidCurve] | None) -> None:
         bids = bids or {}
@@ -288,6 +241,7 @@ class TransmissionMarket:
                 f"declare them in TransmissionMarket(participants=...)"
             )
         m = self._model
+        p_min, quantity, price = {}, {}, {}
         for name in self._participants:
             curve = bids.get(name, BidCurve.fixed(0.0))
             if len(curve.blocks) > self.max_blocks:
@@ -295,95 +249,68 @@ class TransmissionMarket:
                     f"bid of participant {name!r} has {len(curve.blocks)} blocks, "
                     f"more than max_blocks={self.max_blocks}"
                 )
-            m.part_p_min_mw[name] = float(curve.p_min_mw)
+            p_min[name] = float(curve.p_min_mw)
             for k in range(self.max_blocks):
                 block = curve.blocks[k] if k < len(curve.blocks) else None
-                m.bid_quantity_mw[name, k] = float(block.quantity_mw) if block else 0.0
-                m.bid_price_usd_per_mwh[name, k] = float(block.price_usd_per_mwh) if block else 0.0
+                quantity[name, k] = float(block.quantity_mw) if block else 0.0
+                price[name, k] = float(block.price_usd_per_mwh) if block else 0.0
+        store_floats(m.part_p_min_mw, p_min)
+        store_floats(m.bid_quantity_mw, quantity)
+        store_floats(m.bid_price_usd_per_mwh, price)
 
     def _solve(self) -> ClearingResult:
+        """Solve (pyomo builds the HiGHS model the first time, then HiGHS directly)."""
         start = time.perf_counter()
-        if self._updater is not None:
+        if self._updater is None:
+            res = self._solver.solve(
+                self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
+            )
+            condition = res.termination_condition
+        else:
             self._updater.push()
-        res = self._solver.solve(
-            self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
-        )
-        if res.termination_condition == TerminationCondition.error:
-            res = self._retry_with_default_regularization()
+            condition = termination_condition(run(self._solver))
+        if condition == TerminationCondition.error:
+            condition = self._retry_with_default_regularization()
         if self._updater is None:  # structure is fixed from now on: only push Param changes
             self._updater = freeze_structure(self._solver)
+            self._reader = SolutionReader(self._model, self._dc, self._solver)
         seconds = time.perf_counter() - start
-        if res.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
-            raise ClearingError(f"market clearing failed: {res.termination_condition.name}")
-        self._updater.load_vars()  # as res.solution_loader.load_vars(), faster
-        duals = res.solution_loader.get_duals(list(self._model.Balance.values()))
-        return self._extract(
-            duals, float(res.incumbent_objective), res.termination_condition.name, seconds
+        if condition != TerminationCondition.convergenceCriteriaSatisfied:
+            raise ClearingError(f"market clearing failed: {condition.name}")
+        self._updater.load_vars()  # the model's Vars hold the solution (extensions read them)
+        solution = self._solver._sol  # noqa: SLF001 - stored by pyomo's solve or run()
+        if not solution.dual_valid:
+            raise NoDualsError
+        withdrawal = (self._bulk_withdrawal_mw, self._extra_mw, self._unserved_bus)
+        info = self._solver._solver_model.getInfo()  # noqa: SLF001
+        objective = float(info.objective_function_value)  # $/h, as pyomo's results
+        return self._reader.read(
+            self._net, solution, objective, condition.name, seconds, withdrawal
         )
 
-    def _retry_with_default_regularization(self):
-        """Re-solve once with HiGHS's default QP regularisation (more robust, LMPs ~1e-7 off)."""
+    def _retry_with_default_regularization(self) -> TerminationCondition:
+        """Re-solve once with HiGHS's default QP regularisation (more robust, LMPs ~1e-7 off).
+
+        Returns the termination condition. HiGHS is left with :data:`QP_REGULARIZATION`
+        for the next clear, as pyomo's ``solve`` would set it.
+        """
         options = self._solver.config.solver_options
         options["qp_regularization_value"] = FALLBACK_QP_REGULARIZATION
         try:
-            return self._solver.solve(
+            res = self._solver.solve(
                 self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
             )
         finally:
             options["qp_regularization_value"] = QP_REGULARIZATION
-
-    def _extract(
-        self, duals: Mapping, objective: float, status: str, seconds: float
-    ) -> ClearingResult:
-        m, dc, net = self._model, self._dc, self._net
-        lmp_node = np.array([duals[m.Balance[n]] for n in m.BUS])
-        lookup = dc.bus_lookup.to_numpy()
-        lmp = np.where(lookup >= 0, lmp_node[np.maximum(lookup, 0)], np.nan)
-        gen_val = np.array([m.Gen[g].value for g in m.GEN])
-        flow = np.array([m.Flow[br].value for br in m.BRANCH])
-        c2, c1, c0 = dc.gen_cost.T
-        unserved = pd.Series(0.0, index=net.bus.index)
-        nodes = list(self._unserved_bus)
-        unserved[[self._unserved_bus[n] for n in nodes]] = [m.Unserved[n].value for n in nodes]
-        shed = np.array([m.Unserved[n].value or 0.0 for n in m.BUS])
-        return ClearingResult(
-            lmp_usd_per_mwh=pd.Series(lmp, index=net.bus.index, name="lmp_usd_per_mwh"),
-            cost_usd_per_h=objective,
-            generation_cost_usd_per_h=float(np.sum(c2 * gen_val**2 + c1 * gen_val + c0)),
-            gen_p_mw=self._gen_tables(gen_val),
-            line_p_mw=_branch_series(dc.line_branch, flow, "line_p_mw"),
-            trafo_p_mw=_branch_series(dc.trafo_branch, flow, "trafo_p_mw"),
-            awards_mw={
-                p: float(m.part_p_min_mw[p].value + sum(m.BidBlock[p, k].value for k in m.BLOCK))
-                for p in m.PART
-            },
-            status=status,
-            solve_seconds=seconds,
-            unserved_mw=unserved,
-            node_lmp_usd_per_mwh=lmp_node,
-            unit_p_mw=gen_val,
-            node_bulk_withdrawal_mw=self._bulk_withdrawal_mw - shed,
-            node_extra_withdrawal_mw=self._extra_mw.copy(),
-            branch_flow_mw=flow,
-        )
-
-    def _gen_tables(self, gen_val: np.ndarray) -> dict[str, pd.Series]:
-        net = self._net
-        out = {t: pd.Series(0.0, index=net[t].index, name="p_mw") for t in GEN_TABLES}
-        sgen = net.sgen
-        if len(sgen):  # non-controllable sgens inject as scheduled
-            fixed = sgen.in_service & (self._dc.bus_lookup.reindex(sgen.bus).to_numpy() >= 0)
-            out["sgen"][fixed] = (sgen.p_mw * sgen.scaling)[fixed]
-        for (table, idx), value in zip(self._dc.gen_element, gen_val, strict=True):
-            out[table][idx] = float(value)
-        return out
+            highs = self._solver._solver_model  # noqa: SLF001
+            if highs is not None:
+                highs.setOptionValue("qp_regularization_value", QP_REGULARIZATION)
+        return res.termination_condition
 
 
-def _branch_series(branch_map: pd.Series, flow: np.ndarray, name: str) -> pd.Series:
-    """Flows (MW) indexed like the net table; 0 for out-of-service branches."""
-    rows = branch_map.to_numpy()
-    values = np.where(rows >= 0, flow[np.maximum(rows, 0)] if len(flow) else 0.0, 0.0)
-    return pd.Series(values, index=branch_map.index, name=name)
+def _same_labels(a: pd.Index, b: pd.Index) -> bool:
+    """Whether ``a`` has exactly the unique labels of ``b`` in the same order."""
+    return (a is b or a.equals(b)) and b.is_unique
 
 
 def clear_pandapower(net, **kwargs) -> ClearingResult:
