@@ -60,7 +60,7 @@ class LDAModel:
     bus_load_forecast_mw: pd.DataFrame
     pv_pu_actual: dict[str, np.ndarray]
     pv_pu_forecast: dict[str, np.ndarray]
-    #: Conditions of the last interval asked for, per ``which`` (see :meth:`conditions`).
+    #: Conditions and fixed injections of the last interval asked for, per ``which``.
     _conditions: dict = field(default_factory=dict, repr=False, compare=False)
     #: Row positions in ``net.sgen`` (profile columns, DER ids), computed on first use.
     _sgen_rows: dict = field(default_factory=dict, repr=False, compare=False)
@@ -100,8 +100,12 @@ class LDAModel:
         """Return the non-DER net injection per bus of interval ``k`` (MW, Mvar; injection +).
 
         Loads count negative, existing static generators positive; buses without either
-        are 0. Indexed like ``net.bus``.
+        are 0. Indexed like ``net.bus``. The DSO asks twice per interval (offer and
+        award phases): the last interval's values are kept, and copies returned.
         """
+        cached = self._conditions.get(("fixed", which))
+        if cached is not None and cached[0] == k:
+            return cached[1].copy(), cached[2].copy()
         prof = self.forecast if which == "forecast" else self.actual
         net = self.net
         p = pd.Series(0.0, index=net.bus.index)
@@ -110,7 +114,8 @@ class LDAModel:
         q = q.sub(prof.load_q_mvar.iloc[k].groupby(net.load.bus).sum(), fill_value=0.0)
         base = net.sgen.index.difference(list(self.der_sgen.values()))
         p = p.add(prof.sgen_p_mw.iloc[k].groupby(net.sgen.bus[base]).sum(), fill_value=0.0)
-        return p, q
+        self._conditions[("fixed", which)] = (k, p, q)
+        return p.copy(), q.copy()
 
     def sgen_p_mw(self, k: int, der_p_mw: Mapping[str, float]) -> np.ndarray:
         """Return the actual ``p_mw`` of every sgen of :attr:`net` (MW, injection positive).
