@@ -80,11 +80,19 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=6)
     parser.add_argument("--paradigms", nargs="+", default=list(PARADIGMS))
     parser.add_argument("--csv", type=Path)
+    parser.add_argument("--svg", type=Path, help="write the curve as an SVG plot")
+    parser.add_argument("--from-csv", type=Path, help="only plot an earlier --csv (no runs)")
     parser.add_argument("--point", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         n, share, paradigm = args.point
         print(json.dumps(point(int(n), float(share), args.intervals, paradigm)))
+        return
+    if args.from_csv:
+        with args.from_csv.open() as f:
+            rows = [{k: float(v) if k not in ("paradigm",) else v for k, v in r.items()}
+                    for r in csv.DictReader(f)]  # fmt: skip
+        args.svg.write_text(svg_plot(rows))
         return
     rows = []
     print(
@@ -127,6 +135,62 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    if args.svg and rows:
+        args.svg.write_text(svg_plot(rows))
+
+
+COLOURS = {"total_tso": "#c0392b", "minimal_dso": "#7f8c8d", "total_dso": "#2471a3"}
+
+
+def svg_plot(rows: list[dict]) -> str:
+    """Seconds per interval against DER count, log-log, one line per paradigm (SVG text)."""
+    import math
+
+    w, h, m = 560, 360, 60
+    xs = [math.log10(r["der"]) for r in rows]
+    ys = [math.log10(r["s_per_interval"]) for r in rows]
+    x0, x1 = math.floor(min(xs) * 2) / 2, math.ceil(max(xs) * 2) / 2
+    y0, y1 = math.floor(min(ys) * 2) / 2, math.ceil(max(ys) * 2) / 2
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return m + (x - x0) / (x1 - x0) * (w - 2 * m), h - m - (y - y0) / (y1 - y0) * (h - 2 * m)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           'font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>']  # fmt: skip
+    for k in range(int(x0 * 2), int(x1 * 2) + 1):
+        x, _ = px(k / 2, y0)
+        out.append(f'<line x1="{x}" y1="{m}" x2="{x}" y2="{h - m}" stroke="#ddd"/>')
+        out.append(
+            f'<text x="{x}" y="{h - m + 16}" text-anchor="middle">{10 ** (k / 2):,.0f}</text>'
+        )
+    for k in range(int(y0 * 2), int(y1 * 2) + 1):
+        _, y = px(x0, k / 2)
+        out.append(f'<line x1="{m}" y1="{y}" x2="{w - m}" y2="{y}" stroke="#ddd"/>')
+        out.append(f'<text x="{m - 6}" y="{y + 4}" text-anchor="end">{10 ** (k / 2):.2g}</text>')
+    out.append(f'<text x="{w / 2}" y="{h - 18}" text-anchor="middle">DER in the system</text>')
+    out.append(f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" '
+               'text-anchor="middle">seconds per interval</text>')  # fmt: skip
+    shares = sorted({r["der_share"] for r in rows})
+    for i, (paradigm, colour) in enumerate(COLOURS.items()):
+        for j, share in enumerate(shares):  # one line per DER density: LDAs grow along it
+            pts = sorted(
+                (r["der"], r["s_per_interval"])
+                for r in rows
+                if r["paradigm"] == paradigm and r["der_share"] == share
+            )
+            xy = [px(math.log10(d), math.log10(s)) for d, s in pts]
+            dash = ' stroke-dasharray="5,4"' if j else ""
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="'
+                       + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')  # fmt: skip
+            out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in xy]
+        out.append(f'<text x="{m + 10}" y="{m + 16 * i}" fill="{colour}">{paradigm}</text>')
+    out.append(
+        f'<text x="{m + 10}" y="{m + 16 * len(COLOURS)}">solid: DER density x{shares[0]:g}, '
+        f"dashed: x{shares[-1]:g}; points: more LDAs</text>"
+    )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
