@@ -147,7 +147,7 @@ def _wire(
     # Feeders as subprocesses without partitions ('feeder: cmd') get one process per LDA.
     connect = scenario.simulators.lda == "connect"
     per_lda_feeders = scenario.simulators.lda == "python" and scenario.simulators.feeder == "cmd"
-    self_stepping: set[str] = set()  # simulators that step without being triggered
+    initial: set[tuple[str, int]] = set()  # (simulator, time) of steps nothing triggers
     for p, names in enumerate(partitions(scenario)):
         start = _starter(world, common, p if connect else None)
         fsim, asim, dsim = None if per_lda_feeders else start("Feeder"), None, start("DSO")
@@ -156,22 +156,21 @@ def _wire(
             feeders[lda_name] = (start("Feeder") if per_lda_feeders else fsim).Feeder(lda=lda_name)
             sources[feeders[lda_name].full_id] = ["feeder", lda_name]
             if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
-                self_stepping.add(feeders[lda_name].sid)
+                initial.add((feeders[lda_name].sid, PHASE_DISPATCH))
             if model.aggregators:
-                asim = asim or start("Aggregator")
+                if asim is None:
+                    asim = start("Aggregator")
                 for name in model.aggregators:
                     entity = asim.Aggregator(lda=lda_name, aggregator=name)
                     aggs[entity.full_id] = (lda_name, entity)
                     sources[entity.full_id] = ["aggregator", f"{lda_name}.{name}"]
-                    initial_offer = entity.sid
+                    initial.add((entity.sid, PHASE_OFFER))
             dsos[lda_name] = dsim.DSO(lda=lda_name)
             sources[dsos[lda_name].full_id] = ["dso", lda_name]
             if not model.aggregators:  # no offers trigger this DSO: it bids on its own
-                world.set_initial_event(dsos[lda_name].sid, PHASE_OFFER)
-        if asim is not None:
-            world.set_initial_event(initial_offer, PHASE_OFFER)
-    for sid in self_stepping:
-        world.set_initial_event(sid, PHASE_DISPATCH)
+                initial.add((dsos[lda_name].sid, PHASE_OFFER))
+    for sid, time_ in sorted(initial):
+        world.set_initial_event(sid, time_)
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
     sources[tso.full_id] = ["market", "tso"]
