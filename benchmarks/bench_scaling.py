@@ -5,7 +5,8 @@ One command: ``python benchmarks/bench_scaling.py [--ldas 3 10 30] [--der-share 
 
 Each point is the default scenario with its LDAs repeated at other 115 kV buses
 (:func:`gridlayers.scenarios.variants.many_ldas`) and every DER type placed on
-``der-share`` × (its default share) of the load buses (capped at all of them), run for
+``der-share`` × (its default share) of the load buses (capped at all of them), with
+``--devices-per-bus`` devices at each (same totals, more DER), run for
 ``--intervals`` quarter-hours from 10:00 of the default day, in a fresh Python
 process per (point, paradigm) so that peak memory is that run's own. Prints, per
 point and paradigm: DER count, seconds per interval after the first (the marginal
@@ -31,7 +32,7 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
 PARADIGMS = ("total_tso", "minimal_dso", "total_dso")
 
 
-def point(n_ldas: int, der_share: float, intervals: int, paradigm: str) -> dict:
+def point(n_ldas: int, der_share: float, intervals: int, paradigm: str, units: int = 1) -> dict:
     """Run one point in this process and return its measurements."""
     from gridlayers.runner import run_scenario
     from gridlayers.scenarios import load_scenario
@@ -42,6 +43,7 @@ def point(n_ldas: int, der_share: float, intervals: int, paradigm: str) -> dict:
     for lda in data["ldas"]:
         for entry in lda["der"]["penetration"]:
             entry["share_of_load_buses"] = min(1.0, entry["share_of_load_buses"] * der_share)
+            entry["devices_per_bus"] = units
     data["horizon"] = {"start": "2016-06-01 10:00", "intervals": intervals, "interval_min": 15}
     data["paradigms"] = [paradigm]
     data["output"]["bus_voltages"] = False
@@ -79,6 +81,9 @@ def main() -> None:
     parser.add_argument("--der-share", type=float, nargs="+", default=[1.0])
     parser.add_argument("--intervals", type=int, default=6)
     parser.add_argument("--paradigms", nargs="+", default=list(PARADIGMS))
+    parser.add_argument(
+        "--devices-per-bus", type=int, default=1, help="DER per chosen bus (same totals)"
+    )
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--svg", type=Path, help="write the curve as an SVG plot")
     parser.add_argument("--from-csv", type=Path, help="only plot an earlier --csv (no runs)")
@@ -86,7 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.point:
         n, share, paradigm = args.point
-        print(json.dumps(point(int(n), float(share), args.intervals, paradigm)))
+        units = args.devices_per_bus
+        print(json.dumps(point(int(n), float(share), args.intervals, paradigm, units)))
         return
     if args.from_csv:
         with args.from_csv.open() as f:
@@ -103,6 +109,7 @@ def main() -> None:
         for share in args.der_share:
             for paradigm in args.paradigms:
                 cmd = [sys.executable, __file__, "--intervals", str(args.intervals)]
+                cmd += ["--devices-per-bus", str(args.devices_per_bus)]
                 cmd += ["--point", str(n), str(share), paradigm]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 try:

@@ -78,6 +78,32 @@ def test_rules_place_right_share_and_size(net, config):
     assert bat.soc_pu == pytest.approx(0.3)
 
 
+def test_devices_per_bus_splits_each_bus_sizing_and_keeps_totals(net, config):
+    one = build_devices(config, net, seed=3)
+    data = config.model_dump()
+    for rule in data["penetration"]:
+        rule["devices_per_bus"] = 4
+    four = build_devices(DERConfig.model_validate(data), net, seed=3)
+    ruled = [d for d in one if "_bus" in d.device_id and "_dev" not in d.device_id]
+    assert len(four) == len(one) + 3 * len(ruled)
+    assert len({d.device_id for d in four}) == len(four)
+    assert {d.device_id for d in one} <= {d.device_id for d in four}  # N=1 ids unchanged
+
+    def total(devices, kind, field):
+        return sum(getattr(d.params, field) for d in devices if isinstance(d, kind))
+
+    for kind, field in [
+        (PVPlant, "rated_mw"),
+        (Battery, "power_mw"),
+        (Battery, "energy_mwh"),
+        (FlexibleLoad, "shift_up_max_mw"),
+        (FlexibleLoad, "share_of_bus_load"),
+    ]:
+        assert total(four, kind, field) == pytest.approx(total(one, kind, field)), (kind, field)
+    buses = {d.bus for d in one if isinstance(d, PVPlant) and d in ruled}
+    assert buses == {d.bus for d in four if isinstance(d, PVPlant) and "_bus" in d.device_id}
+
+
 def test_same_seed_same_devices(net, config):
     def fingerprint(devs):
         return [(d.device_id, d.bus, repr(d.params)) for d in devs]

@@ -130,10 +130,13 @@ def _build(
         rng = np.random.default_rng([seed, i])
         n = math.floor(rule.share_of_load_buses * len(candidates) + 0.5)
         chosen = sorted(int(b) for b in rng.choice(candidates, size=n, replace=False)) if n else []
+        units = rule.devices_per_bus
         for bus in chosen:
-            dev_id = f"{config.id_prefix}{rule.type}_{i}_bus{bus}"
-            dev = _rule_device(rule, bus, peaks[bus], dev_id, strategy, int(rng.integers(2**31)))
-            out.append((rule.aggregator, dev))
+            for u in range(units):  # each unit sized on 1/units of the bus's peak
+                dev_id = f"{config.id_prefix}{rule.type}_{i}_bus{bus}" + (f"_{u}" if u else "")
+                seed_u = int(rng.integers(2**31))
+                dev = _rule_device(rule, bus, peaks[bus] / units, dev_id, strategy, seed_u, units)
+                out.append((rule.aggregator, dev))
     ids = [d.device_id for _, d in out]
     if len(set(ids)) != len(ids):
         msg = f"duplicate DER device ids: {sorted({x for x in ids if ids.count(x) > 1})}"
@@ -201,8 +204,15 @@ def _explicit_device(spec: DeviceConfig, dev_id: str, strategy: OfferStrategy, s
 
 
 def _rule_device(
-    rule: PenetrationRule, bus: int, peak_mw: float, dev_id: str, strategy: OfferStrategy, seed: int
+    rule: PenetrationRule,
+    bus: int,
+    peak_mw: float,
+    dev_id: str,
+    strategy: OfferStrategy,
+    seed: int,
+    units: int = 1,
 ) -> Device:
+    """Return one device of ``rule`` sized on ``peak_mw`` (MW; the bus's peak / ``units``)."""
     if isinstance(rule, PVRule):
         params = PVParams(
             rule.kw_per_kw_peak_load * peak_mw, rule.marginal_cost_usd_per_mwh, rule.profile
@@ -223,7 +233,7 @@ def _rule_device(
             reference_price_usd_per_mwh=rule.reference_price_usd_per_mwh,
             shift_cost_usd_per_mwh=rule.shift_cost_usd_per_mwh,
             profile=rule.profile,
-            share_of_bus_load=rule.share_of_bus_load,
+            share_of_bus_load=rule.share_of_bus_load / units,
         )
         return FlexibleLoad(dev_id, bus, params, strategy=strategy)
     if isinstance(rule, EVFleetRule):

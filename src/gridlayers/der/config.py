@@ -185,6 +185,14 @@ class _Rule(_Model):
     aggregator: str = Field(
         "aggregator", description="Name of the aggregator that operates the devices."
     )
+    devices_per_bus: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Devices at each chosen bus, each with 1/N of the bus's sizing (rooftop PV, home "
+            "batteries, chargers behind one MV node); totals do not change."
+        ),
+    )
 
 
 class PVRule(_Rule, PVOptions):
