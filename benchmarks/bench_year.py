@@ -37,10 +37,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=2.0)
     parser.add_argument("--out", type=Path, help="keep the results store here")
+    parser.add_argument(
+        "--partitions", type=int, help="run the LDA simulators in N partitions of subprocesses"
+    )
     args = parser.parse_args()
     instrument()
     t0 = time.perf_counter()
     scenario = load_scenario(SCENARIO)
+    if args.partitions:  # the split then covers the main process only (TSO, store, mosaik)
+        sims = scenario.simulators.model_copy(update={"lda": "cmd", "partitions": args.partitions})
+        scenario = scenario.model_copy(update={"simulators": sims})
     per_day = round(24 * 60 / scenario.horizon.interval_min)
     n = max(2, round(args.days * per_day))
     stamps: list[float] = []
@@ -72,7 +78,7 @@ def main() -> None:
         )
     mosaik = TIMES["world.run"] - sum(TIMES.get(p, 0.0) for p in PARTS)
     print(f"  {'mosaik':<12} {mosaik / per:8.2f} ms/LDA-interval")
-    print(f"peak memory: {rss_gib:.2f} GiB (target {TARGET_GIB} GiB)")
+    print(f"peak memory of this process: {rss_gib:.2f} GiB (target {TARGET_GIB} GiB)")
     days = n / per_day
     print(
         f"results store: {size / 1e6:.1f} MB for {days:.1f} days "
