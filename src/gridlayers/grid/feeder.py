@@ -155,24 +155,14 @@ class Feeder:
         return self._lean_result(sol, retried)
 
     def _lean_result(self, sol: ACSolution, retried: bool) -> FeederResult:
-        net, lim = self.net, self.limits
-        vm_valid = sol.vm_pu[~np.isnan(sol.vm_pu)]
-        loadings = np.concatenate([sol.line_loading_percent, sol.trafo_loading_percent])
-        loadings = loadings[~np.isnan(loadings)]
-        return FeederResult(
-            converged=True,
-            retried=retried,
-            p_import_mw=sol.ext_grid_p_mw,
-            q_import_mvar=sol.ext_grid_q_mvar,
-            losses_mw=float(sol.line_pl_mw.sum() + sol.trafo_pl_mw.sum()),
-            vm_pu=pd.Series(sol.vm_pu, index=net.bus.index, name="vm_pu"),
-            line_loading_percent=pd.Series(sol.line_loading_percent, index=net.line.index),
-            trafo_loading_percent=pd.Series(sol.trafo_loading_percent, index=net.trafo.index),
-            vm_min_pu=float(vm_valid.min()),
-            vm_max_pu=float(vm_valid.max()),
-            max_loading_percent=float(loadings.max()) if len(loadings) else 0.0,
-            voltage_violations=int(((vm_valid < lim.vm_min_pu) | (vm_valid > lim.vm_max_pu)).sum()),
-            thermal_violations=int((loadings > lim.max_loading_percent).sum()),
+        return self._converged(
+            retried,
+            sol.ext_grid_p_mw,
+            sol.ext_grid_q_mvar,
+            float(sol.line_pl_mw.sum() + sol.trafo_pl_mw.sum()),
+            sol.vm_pu,
+            sol.line_loading_percent,
+            sol.trafo_loading_percent,
         )
 
     def _solve(self) -> tuple[bool, bool]:
@@ -195,7 +185,7 @@ class Feeder:
             return False, True
 
     def _result(self, converged: bool, retried: bool) -> FeederResult:
-        net, lim = self.net, self.limits
+        net = self.net
         if not converged:
             nan_bus = pd.Series(np.nan, index=net.bus.index)
             p_est = _in_service_sum(net, "load", "p_mw") - _in_service_sum(net, "sgen", "p_mw")
@@ -216,21 +206,40 @@ class Feeder:
                 0,
                 0,
             )
-        vm = net.res_bus.vm_pu.copy()
-        line_loading = net.res_line.loading_percent.copy()
-        trafo_loading = net.res_trafo.loading_percent.copy()
-        loadings = pd.concat([line_loading, trafo_loading]).dropna()
-        vm_valid = vm.dropna()
-        losses = float(net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.sum())
+        return self._converged(
+            retried,
+            float(net.res_ext_grid.p_mw.at[self._ext_index]),
+            float(net.res_ext_grid.q_mvar.at[self._ext_index]),
+            float(net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.sum()),
+            net.res_bus.vm_pu.to_numpy(float),
+            net.res_line.loading_percent.to_numpy(float),
+            net.res_trafo.loading_percent.to_numpy(float),
+        )
+
+    def _converged(
+        self,
+        retried: bool,
+        p_mw: float,
+        q_mvar: float,
+        losses_mw: float,
+        vm_pu: np.ndarray,
+        line_loading: np.ndarray,
+        trafo_loading: np.ndarray,
+    ) -> FeederResult:
+        """Build a converged result from per-bus / per-branch arrays (net row order)."""
+        net, lim = self.net, self.limits
+        vm_valid = vm_pu[~np.isnan(vm_pu)]
+        loadings = np.concatenate([line_loading, trafo_loading])
+        loadings = loadings[~np.isnan(loadings)]
         return FeederResult(
             converged=True,
             retried=retried,
-            p_import_mw=float(net.res_ext_grid.p_mw.at[self._ext_index]),
-            q_import_mvar=float(net.res_ext_grid.q_mvar.at[self._ext_index]),
-            losses_mw=losses,
-            vm_pu=vm,
-            line_loading_percent=line_loading,
-            trafo_loading_percent=trafo_loading,
+            p_import_mw=p_mw,
+            q_import_mvar=q_mvar,
+            losses_mw=losses_mw,
+            vm_pu=pd.Series(vm_pu, index=net.bus.index, name="vm_pu"),
+            line_loading_percent=pd.Series(line_loading, index=net.line.index),
+            trafo_loading_percent=pd.Series(trafo_loading, index=net.trafo.index),
             vm_min_pu=float(vm_valid.min()),
             vm_max_pu=float(vm_valid.max()),
             max_loading_percent=float(loadings.max()) if len(loadings) else 0.0,
