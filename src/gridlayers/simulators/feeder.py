@@ -13,7 +13,6 @@ the LDA (positive: the LDA draws power).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,12 +266,3 @@ class FeederSimulator(mosaik_api_v3.Simulator):
                 value = result.trafo_loading_percent.at[int(index)]
             data[eid] = {attrs[0]: float(value)} if attrs else {}
         return data
-
-
-def main() -> None:
-    """Start the simulator as a separate process (``cmd``/``connect`` starters)."""
-    mosaik_api_v3.start_simulation(FeederSim(), "gridlayers feeder simulator")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
