@@ -37,27 +37,22 @@ SINK_META = {
 }
 
 
+SINKS: list[Sink] = []  # every sink created in this process, the newest last
+
+
 class Sink(mosaik_api_v3.Simulator):
     """Keeps every value it receives, per step."""
 
     def __init__(self) -> None:
         super().__init__(SINK_META)
         self.rows: list[dict[str, Any]] = []
+        SINKS.append(self)
 
     def create(self, num: int, model: str, **_: Any) -> list[dict[str, Any]]:
         return [{"eid": "sink", "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
         self.rows.append(inputs["sink"])
-
-
-SINKS: list[Sink] = []
-
-
-class RecordingSink(Sink):
-    def __init__(self) -> None:
-        super().__init__()
-        SINKS.append(self)
 
 
 def _voltages(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -68,53 +63,35 @@ def _voltages(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray(out)
 
 
-def run_gridlayers(code: str) -> tuple[float, float, np.ndarray]:
+def _timed(simulator: str, start: dict[str, Any], model: str, code: str, outputs) -> tuple:
+    """Run one feeder simulator through mosaik; return (set-up s, run s, bus voltages)."""
     t0 = time.perf_counter()
     world = mosaik.World(
-        {
-            "Feeder": {"python": "gridlayers.simulators.feeder:FeederSimulator"},
-            "Sink": {"python": "__main__:RecordingSink"},
-        },
+        {"Feeder": {"python": simulator}, "Sink": {"python": "__main__:Sink"}},
         skip_greetings=True,
     )
-    sim = world.start("Feeder", step_size=STEP_S, start=START)
-    feeder = sim.Feeder(simbench=code)
+    grid = getattr(world.start("Feeder", step_size=STEP_S, **start), model)(simbench=code)
     sink = world.start("Sink").Sink()
-    world.connect(feeder, sink, "P_import[MW]")
-    for child in feeder.children:
-        if child.type == "Bus":
-            world.connect(child, sink, "Vm[pu]")
+    for entity in [grid, *grid.children]:
+        if entity.type in outputs:
+            world.connect(entity, sink, outputs[entity.type])
     setup = time.perf_counter() - t0
     t0 = time.perf_counter()
     world.run(until=STEPS * STEP_S, print_progress=False)
     wall = time.perf_counter() - t0
     world.shutdown()
     return setup, wall, _voltages(SINKS[-1].rows)
+
+
+def run_gridlayers(code: str) -> tuple[float, float, np.ndarray]:
+    outputs = {"Feeder": "P_import[MW]", "Bus": "Vm[pu]"}
+    simulator = "gridlayers.simulators.feeder:FeederSimulator"
+    return _timed(simulator, {"start": START}, "Feeder", code, outputs)
 
 
 def run_mosaik_pandapower_2(code: str) -> tuple[float, float, np.ndarray]:
-    t0 = time.perf_counter()
-    world = mosaik.World(
-        {
-            "Grid": {"python": "mosaik_components.pandapower:Simulator"},
-            "Sink": {"python": "__main__:RecordingSink"},
-        },
-        skip_greetings=True,
-    )
-    sim = world.start("Grid", step_size=STEP_S)
-    grid = sim.Grid(simbench=code)
-    sink = world.start("Sink").Sink()
-    for child in grid.children:
-        if child.type == "Bus":
-            world.connect(child, sink, "Vm[pu]")
-        elif child.type == "ExternalGrid":
-            world.connect(child, sink, "P[MW]")
-    setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    world.run(until=STEPS * STEP_S, print_progress=False)
-    wall = time.perf_counter() - t0
-    world.shutdown()
-    return setup, wall, _voltages(SINKS[-1].rows)
+    outputs = {"ExternalGrid": "P[MW]", "Bus": "Vm[pu]"}
+    return _timed("mosaik_components.pandapower:Simulator", {}, "Grid", code, outputs)
 
 
 def main() -> None:

@@ -128,7 +128,10 @@ class _Standalone:
     feeder: Feeder
     profiles: dict[tuple[str, str], np.ndarray]
     bus_row: dict[int, int]
+    labels: dict[str, list[str]]  # child model -> child ids after the feeder's, net row order
     result: FeederResult | None = None
+    #: The last step's child outputs: ``"Bus-<i>"`` -> Vm (pu), ``"Line-<i>"`` -> loading (%).
+    children: dict[str, float] | None = None
 
 
 class FeederSimulator(mosaik_api_v3.Simulator):
@@ -210,17 +213,18 @@ class FeederSimulator(mosaik_api_v3.Simulator):
         buses = net.bus.index.to_numpy()
         pp.create_loads(net, buses, 0.0, q_mvar=0.0, name="mosaik input")
         pp.create_sgens(net, buses, 0.0, name="mosaik input")
-        state = _Standalone(
-            Feeder(net, LimitsConfig()),
-            profiles,
-            {int(b): i for i, b in enumerate(buses)},
+        labels = {
+            model: [f"{model}-{i}" for i in net[table].index]
+            for table, model in (("bus", "Bus"), ("line", "Line"), ("trafo", "Trafo"))
+        }
+        self._feeders[eid] = _Standalone(
+            Feeder(net, LimitsConfig()), profiles, {int(b): i for i, b in enumerate(buses)}, labels
         )
-        self._feeders[eid] = state
-        children = [{"eid": f"{eid}.Bus-{b}", "type": "Bus", "rel": []} for b in buses]
-        for table, model in (("line", "Line"), ("trafo", "Trafo")):
-            children += [
-                {"eid": f"{eid}.{model}-{i}", "type": model, "rel": []} for i in net[table].index
-            ]
+        children = [
+            {"eid": f"{eid}.{label}", "type": model, "rel": []}
+            for model, names in labels.items()
+            for label in names
+        ]
         return {"eid": eid, "type": "Feeder", "children": children, "rel": []}
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
@@ -239,11 +243,18 @@ class FeederSimulator(mosaik_api_v3.Simulator):
             rows = len(s.profiles[("load", "p_mw")])
             k = int(seconds // 900) % rows
             e = extra[eid]
-            self._feeders[eid].result = s.feeder.run(
+            s.result = r = s.feeder.run(
                 np.concatenate([s.profiles[("load", "p_mw")][k], e["P_load[MW]"]]),
                 np.concatenate([s.profiles[("load", "q_mvar")][k], e["Q_load[MVar]"]]),
                 np.concatenate([s.profiles[("sgen", "p_mw")][k], e["P_gen[MW]"]]),
             )
+            s.children = {}
+            for model, series in (
+                ("Bus", r.vm_pu),
+                ("Line", r.line_loading_percent),
+                ("Trafo", r.trafo_loading_percent),
+            ):
+                s.children.update(zip(s.labels[model], series.tolist(), strict=True))
         return time + self._step_size if self._step_size else None
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
@@ -257,12 +268,5 @@ class FeederSimulator(mosaik_api_v3.Simulator):
             if not child:
                 data[eid] = {attr: OUTPUTS[attr](result) for attr in attrs}
                 continue
-            kind, index = child.split("-")
-            if kind == "Bus":
-                value = result.vm_pu.at[int(index)]
-            elif kind == "Line":
-                value = result.line_loading_percent.at[int(index)]
-            else:
-                value = result.trafo_loading_percent.at[int(index)]
-            data[eid] = {attrs[0]: float(value)} if attrs else {}
+            data[eid] = {attrs[0]: self._feeders[feeder_eid].children[child]} if attrs else {}
         return data
