@@ -114,24 +114,28 @@ def _first_interval(t0: float):
     return mark
 
 
+def print_parts(t: dict[str, float], per: float) -> None:
+    """Print each part's ms per LDA-interval (``per``: LDA-intervals / 1000), then mosaik's."""
+    for part in PARTS:
+        inside = sum(v for k, v in t.items() if k.endswith(f":{part}"))
+        print(
+            f"  {part:<12} {t.get(part, 0.0) / per:8.2f} ms/LDA-interval "
+            f"(HiGHS / power flow inside {inside / per:6.2f})"
+        )
+    mosaik = t["world.run"] - sum(t.get(p, 0.0) for p in PARTS)
+    print(f"  {'mosaik':<12} {mosaik / per:8.2f} ms/LDA-interval (scheduling, data exchange)")
+
+
 def report(n: int, intervals: int, t: dict[str, float]) -> float:
     per = n * intervals / 1e3  # ms per LDA-interval
     solver = sum(v for k, v in t.items() if ":" in k and not k.endswith("start-up"))
-    parts = sum(t.get(p, 0.0) for p in PARTS)
     run_s = t["total"] - t.get("until first interval", 0.0)
     print(f"\n{n} LDAs x {intervals} intervals: {t['total']:.1f} s wall")
     print(
         f"  start-up (resolution, LDA models, wiring) {t['start-up']:.1f} s; "
         f"until the first interval is stored {t.get('until first interval', 0):.1f} s"
     )
-    for part in PARTS:
-        inside = sum(v for k, v in t.items() if k.endswith(f":{part}"))
-        print(
-            f"  {part:<12} {t.get(part, 0.0) / per:8.2f} ms/LDA-interval "
-            f"(solver inside {inside / per:6.2f})"
-        )
-    mosaik = t["world.run"] - parts
-    print(f"  {'mosaik':<12} {mosaik / per:8.2f} ms/LDA-interval (scheduling, data exchange)")
+    print_parts(t, per)
     framework = t["world.run"] - solver
     print(
         f"  solver (HiGHS + power flow) {solver / per:.2f} ms, framework {framework / per:.2f} ms"

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_interval_split import PARTS, TIMES, instrument
+from bench_interval_split import TIMES, instrument, print_parts
 
 from gridlayers.cosim import run_world
 from gridlayers.results.store import ResultStore
@@ -70,14 +70,7 @@ def main() -> None:
     print(f"start-up (year-long LDA models, wiring): {startup:.1f} s")
     print(f"per interval: {later:.3f} s = {later / ldas * 1e3:.1f} ms per LDA-interval")
     per = n * ldas / 1e3
-    for part in PARTS:
-        inside = sum(v for k, v in TIMES.items() if k.endswith(f":{part}"))
-        print(
-            f"  {part:<12} {TIMES.get(part, 0.0) / per:8.2f} ms/LDA-interval "
-            f"(HiGHS / power flow inside {inside / per:6.2f})"
-        )
-    mosaik = TIMES["world.run"] - sum(TIMES.get(p, 0.0) for p in PARTS)
-    print(f"  {'mosaik':<12} {mosaik / per:8.2f} ms/LDA-interval")
+    print_parts(TIMES, per)
     print(f"peak memory of this process: {rss_gib:.2f} GiB (target {TARGET_GIB} GiB)")
     days = n / per_day
     print(
