@@ -103,6 +103,45 @@ def test_compile_values_compiles_named_expressions_and_reuses_unchanged_values(m
     np.testing.assert_array_equal(second, [pyo.value(e) for e in exprs])
 
 
+def test_compile_values_reads_params_and_param_bounds_without_code(monkeypatch):
+    """Bare Params, numbers and min/max of a Param and a number (pyomo's Var bounds) are
+    read directly, mixed with compiled expressions in any order; written Params show up,
+    unchanged ones reuse the last array."""
+    from pyomo.core.expr.numeric_expr import NPV_MaxExpression, NPV_MinExpression
+
+    m = _model()
+    exprs = [
+        NPV_MinExpression((m.b[2], 3.0)),
+        m.a[1],
+        NPV_MaxExpression((0.0, -0.0)),
+        2.5 * m.c[4],
+        NPV_MaxExpression((-1.0, m.c[5])),
+        7,
+        m.a[1],
+        NPV_MinExpression((m.a[3], m.b[3])),
+    ]
+    compiled = []
+    real_compile = compile
+    monkeypatch.setattr(
+        "builtins.compile", lambda src, *a, **k: compiled.append(src) or real_compile(src, *a, **k)
+    )
+    values = compile_values(exprs, reuse=True)
+    monkeypatch.undo()
+    assert len(compiled) == 1
+    assert "t0" in compiled[0]
+    assert "t1" not in compiled[0]  # only 2.5 * c[4] became code
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        _perturb(m, rng)
+        first = values()
+        np.testing.assert_array_equal(first, [pyo.value(e) for e in exprs])
+        assert values() is first
+        m.b[2] = 0.5 * pyo.value(m.b[2])  # written: recomputed
+        second = values()
+        assert second is not first
+        np.testing.assert_array_equal(second, [pyo.value(e) for e in exprs])
+
+
 def test_compile_values_handles_deep_expressions():
     m = _model()
     chain = m.a[0] * 1.0

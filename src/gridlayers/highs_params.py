@@ -126,6 +126,30 @@ def _same_objects(a: list[Any], b: list[Any] | None) -> bool:
     return b is not None and len(a) == len(b) and all(map(operator.is_, a, b))
 
 
+def _simple(expr: Any) -> tuple[Any, ...] | None:
+    """Classify an expression evaluated without generated code, or return None.
+
+    ``("const", value)`` for a number or a min/max of numbers (evaluated here, with the
+    builtin the compiled code would call), ``("param", p)`` for a mutable Param, and
+    ``("minmax", fn, a, b)`` for ``min``/``max`` of a Param and a number (either order):
+    the bound shapes pyomo gives a Var bounded by a Param.
+    """
+    cls = expr.__class__
+    if cls in native_numeric_types:
+        return ("const", expr)
+    if isinstance(expr, ParamData):
+        return ("param", expr)
+    if isinstance(expr, ne.MaxExpression | ne.MinExpression) and len(expr.args) == 2:
+        fn = max if isinstance(expr, ne.MaxExpression) else min
+        a, b = expr.args
+        a_num, b_num = a.__class__ in native_numeric_types, b.__class__ in native_numeric_types
+        if a_num and b_num:
+            return ("const", fn((a, b)))
+        if (a_num or isinstance(a, ParamData)) and (b_num or isinstance(b, ParamData)):
+            return ("minmax", fn, a, b)
+    return None
+
+
 def compile_values(exprs: Sequence[Any], *, reuse: bool = False) -> Callable[[], np.ndarray]:
     """Compile pyomo expressions into one function evaluating them all.
 
@@ -146,31 +170,74 @@ def compile_values(exprs: Sequence[Any], *, reuse: bool = False) -> Callable[[],
         (sums, products, quotients, powers, negations, min and max are compiled; any
         other node is evaluated by pyomo).
 
+    Notes
+    -----
+    Numbers, bare Params and ``min``/``max`` of a Param and a number (the bounds of a
+    Var bounded by a Param, most of a DSO model's expressions) are read without
+    generating code: generating and compiling Python source for tens of thousands of
+    such expressions took most of a large DSO model's first solve (2.2 s of 5.9 s for
+    3,832 devices). They give the same values as the compiled code: the same leaf
+    values, the same builtin ``min``/``max`` on the same argument tuple.
+
     """
+    n = len(exprs)
+    kinds = [_simple(e) for e in exprs]
+    const_pos = [i for i, k in enumerate(kinds) if k is not None and k[0] == "const"]
+    param_pos = [i for i, k in enumerate(kinds) if k is not None and k[0] == "param"]
+    mm_pos = [i for i, k in enumerate(kinds) if k is not None and k[0] == "minmax"]
+    code_pos = [i for i, k in enumerate(kinds) if k is None]
+    const_values = np.array([kinds[i][1] for i in const_pos], dtype=float)
+    direct = tuple(kinds[i][1] for i in param_pos)
+    # min/max operands: a Param (read at call time) or a number; as (fn, a, b) each
+    mm = tuple(kinds[i][1:] for i in mm_pos)
+    mm_params = tuple(
+        x for _, a, b in mm for x in (a, b) if x.__class__ not in native_numeric_types
+    )
     comp = _Compiler()
-    names = [comp.source(e) for e in exprs]
-    body = "".join(f"    {line}\n" for line in comp.lines)
-    result = "".join(f"{n}, " for n in names)
-    namespace: dict[str, Any] = {}
-    code = compile(f"def _values(p, v, k, s):\n{body}    return ({result})\n", "<params>", "exec")
-    exec(code, namespace)  # noqa: S102 - source generated above from the expression trees
-    fn, consts, subtrees = namespace["_values"], tuple(comp.consts), tuple(comp.subtrees)
+    names = [comp.source(exprs[i]) for i in code_pos]
+    fn = None
+    if code_pos:
+        body = "".join(f"    {line}\n" for line in comp.lines)
+        result = "".join(f"{name}, " for name in names)
+        namespace: dict[str, Any] = {}
+        source = f"def _values(p, v, k, s):\n{body}    return ({result})\n"
+        exec(compile(source, "<params>", "exec"), namespace)  # noqa: S102 - generated above
+        fn = namespace["_values"]
+    consts, subtrees = tuple(comp.consts), tuple(comp.subtrees)
     params, others = tuple(comp.params), tuple(comp.others)
+    idx = [np.array(pos, dtype=np.intp) for pos in (const_pos, param_pos, mm_pos, code_pos)]
     no_value = pyo.Param.NoValue
     reuse = reuse and not subtrees
     last: list[Any] = [None, None, None]  # leaf values and result of the last call
 
+    def _operand(x: Any) -> Any:
+        return x if x.__class__ in native_numeric_types else x._value  # noqa: SLF001
+
     def values() -> np.ndarray:
         p = [x._value for x in params]  # noqa: SLF001 - ParamData.value without the checks
+        q = [x._value for x in direct]  # noqa: SLF001
+        r = [x._value for x in mm_params]  # noqa: SLF001
         v = [x.value for x in others]
-        if reuse and _same_objects(p, last[0]) and _same_objects(v, last[1]):
+        leaves = (p, q, r)
+        if (
+            reuse
+            and last[0] is not None
+            and all(map(_same_objects, leaves, last[0]))
+            and _same_objects(v, last[1])
+        ):
             return last[2]
-        if no_value in p or None in p or None in v:  # let pyomo raise its own error
-            return np.array([pyo.value(e) for e in exprs], dtype=float)
-        result = np.array(fn(p, v, consts, subtrees), dtype=float)
+        if any(no_value in x or None in x for x in leaves) or None in v:
+            return np.array([pyo.value(e) for e in exprs], dtype=float)  # pyomo raises
+        out = np.empty(n)
+        out[idx[0]] = const_values
+        out[idx[1]] = np.array(q, dtype=float)
+        if mm:
+            out[idx[2]] = [f((_operand(a), _operand(b))) for f, a, b in mm]
+        if fn is not None:
+            out[idx[3]] = np.array(fn(p, v, consts, subtrees), dtype=float)
         if reuse:
-            last[:] = [p, v, result]
-        return result
+            last[:] = [leaves, v, out]
+        return out
 
     return values
 
