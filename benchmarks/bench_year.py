@@ -10,7 +10,10 @@ through the full co-simulation into a results store, and prints:
 - seconds per interval after the first day's first interval, and its split (the
   wrappers of ``bench_interval_split``: aggregators, DSOs, feeders, market, store,
   mosaik; HiGHS and power flow inside them);
-- peak resident memory, and the results store's size per simulated day;
+- peak resident memory of this process and, sampled every 0.5 s, the peak of the sum
+  over this process and all its descendants (the partitions' simulator processes) of
+  resident memory (RSS) and of proportional set size (PSS: shared pages split among
+  the processes sharing them), and the results store's size per simulated day;
 - the projected year: start-up + 35,040 × seconds per interval, against the issue's
   target of 20 minutes and 4 GiB, and the store size of a year.
 """
@@ -18,8 +21,10 @@ through the full co-simulation into a results store, and prints:
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +38,46 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "year.yaml"
 TARGET_S, TARGET_GIB = 20 * 60, 4.0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _tree_kib(root: int) -> tuple[int, int]:
+    """Return (RSS, PSS) summed over ``root`` and its descendants (KiB), from /proc."""
+    rss = pss = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(_children(pid))
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:  # the process ended meanwhile
+            continue
+    return rss, pss
+
+
+class TreeMemory(threading.Thread):
+    """Sample the process tree's memory every ``period_s`` seconds; keep the peaks (KiB)."""
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.period_s, self.peak_rss, self.peak_pss = period_s, 0, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.period_s):
+            rss, pss = _tree_kib(os.getpid())
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=2.0)
@@ -42,6 +87,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     instrument()
+    tree = TreeMemory()
+    tree.start()
     t0 = time.perf_counter()
     scenario = load_scenario(SCENARIO)
     if args.partitions:  # the split then covers the main process only (TSO, store, mosaik)
@@ -71,7 +118,12 @@ def main() -> None:
     print(f"per interval: {later:.3f} s = {later / ldas * 1e3:.1f} ms per LDA-interval")
     per = n * ldas / 1e3
     print_parts(TIMES, per)
+    tree.done.set()
     print(f"peak memory of this process: {rss_gib:.2f} GiB (target {TARGET_GIB} GiB)")
+    print(
+        f"peak memory of all processes (sampled): RSS {tree.peak_rss / 1024**2:.2f} GiB, "
+        f"PSS {tree.peak_pss / 1024**2:.2f} GiB"
+    )
     days = n / per_day
     print(
         f"results store: {size / 1e6:.1f} MB for {days:.1f} days "

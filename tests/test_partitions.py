@@ -9,6 +9,7 @@ wall-clock timings must be equal.
 
 from __future__ import annotations
 
+import pickle
 import socket
 import subprocess
 import sys
@@ -150,3 +151,30 @@ def test_bad_partition_settings_name_the_field(
     with pytest.raises(ScenarioError, match="simulators") as info:
         load_scenario(write_scenario(tmp_path, default_data))
     assert words in str(info.value)
+
+
+def test_a_process_serving_one_kind_keeps_only_the_profiles_it_reads(
+    in_process: tuple[dict, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feeder, DSO and aggregator processes drop the others' year-long profiles; the main
+    process of a partitioned run wires without keeping any LDA model."""
+    from gridlayers.agents import lda_cache
+
+    data, _ = in_process
+    scenario = _scenario(data, tmp_path, "roles", lda="cmd", partitions=2)
+    full = lda_cache.lda_model("full", scenario, "rural")
+    for role, reads in lda_cache.ROLE_READS.items():
+        monkeypatch.setattr(lda_cache, "PROCESS_ROLE", role)
+        model = lda_cache.lda_model(f"role-{role}", scenario, "rural")
+        assert {n for n in lda_cache.PROFILES if getattr(model, n) is not None} == reads
+        for name in reads:
+            kept, ref = getattr(model, name), getattr(full, name)
+            assert type(kept) is type(ref)
+            assert pickle.dumps(kept) == pickle.dumps(ref)
+        lda_cache.release(f"role-{role}")
+    monkeypatch.setattr(lda_cache, "PROCESS_ROLE", None)
+    facts = lda_cache.wiring_facts("wire", scenario, "rural", in_process=False)
+    assert facts.aggregators == tuple(full.aggregators)
+    assert facts.has_der
+    assert not [k for k in lda_cache._CACHE if k[0] == "wire"]  # noqa: SLF001
+    lda_cache.release("full")

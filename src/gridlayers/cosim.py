@@ -30,7 +30,7 @@ from mosaik.exceptions import SimulationError
 from gridlayers import mosaik_compat
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
-from gridlayers.agents.lda_cache import lda_model, release
+from gridlayers.agents.lda_cache import release, wiring_facts
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
@@ -147,27 +147,29 @@ def _wire(
     # Feeders as subprocesses without partitions ('feeder: cmd') get one process per LDA.
     connect = scenario.simulators.lda == "connect"
     per_lda_feeders = scenario.simulators.lda == "python" and scenario.simulators.feeder == "cmd"
+    # the main process keeps the LDA models only if their agents run in it
+    lda_in_process = scenario.simulators.lda == "python"
     initial: set[tuple[str, int]] = set()  # (simulator, time) of steps nothing triggers
     for p, names in enumerate(partitions(scenario)):
         start = _starter(world, common, p if connect else None)
         fsim, asim, dsim = None if per_lda_feeders else start("Feeder"), None, start("DSO")
         for lda_name in names:
-            model = lda_model(common["run_id"], scenario, lda_name)
+            facts = wiring_facts(common["run_id"], scenario, lda_name, in_process=lda_in_process)
             feeders[lda_name] = (start("Feeder") if per_lda_feeders else fsim).Feeder(lda=lda_name)
             sources[feeders[lda_name].full_id] = ["feeder", lda_name]
-            if not model.der_sgen:  # no aggregator triggers this feeder: it steps on its own
+            if not facts.has_der:  # no aggregator triggers this feeder: it steps on its own
                 initial.add((feeders[lda_name].sid, PHASE_DISPATCH))
-            if model.aggregators:
+            if facts.aggregators:
                 if asim is None:
                     asim = start("Aggregator")
-                for name in model.aggregators:
+                for name in facts.aggregators:
                     entity = asim.Aggregator(lda=lda_name, aggregator=name)
                     aggs[entity.full_id] = (lda_name, entity)
                     sources[entity.full_id] = ["aggregator", f"{lda_name}.{name}"]
                     initial.add((entity.sid, PHASE_OFFER))
             dsos[lda_name] = dsim.DSO(lda=lda_name)
             sources[dsos[lda_name].full_id] = ["dso", lda_name]
-            if not model.aggregators:  # no offers trigger this DSO: it bids on its own
+            if not facts.aggregators:  # no offers trigger this DSO: it bids on its own
                 initial.add((dsos[lda_name].sid, PHASE_OFFER))
     for sid, time_ in sorted(initial):
         world.set_initial_event(sid, time_)

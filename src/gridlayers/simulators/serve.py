@@ -49,6 +49,18 @@ def simulator(kind: str) -> mosaik_api_v3.Simulator:
     return getattr(importlib.import_module(module), cls)()
 
 
+def _serving(kind: str) -> mosaik_api_v3.Simulator:
+    """Return a new simulator of ``kind`` for a process that serves only that kind.
+
+    The process keeps only the profiles that kind reads
+    (:data:`gridlayers.agents.lda_cache.ROLE_READS`).
+    """
+    from gridlayers.agents import lda_cache
+
+    lda_cache.PROCESS_ROLE = kind
+    return simulator(kind)
+
+
 def command(kind: str) -> str:
     """Return mosaik's ``cmd`` starter line for ``kind`` (``%(addr)s`` filled by mosaik)."""
     return f"{sys.executable} -m gridlayers.simulators.serve {kind} %(addr)s"
@@ -99,7 +111,7 @@ def _serve(kind: str, host: str, port: int, timeout_s: int, runs: int) -> None:
     """Serve ``runs`` mosaik worlds (0: until failure), a fresh simulator for each."""
     served = 0
     while runs == 0 or served < runs:
-        sim = simulator(kind)
+        sim = _serving(kind)
         asyncio.run(mosaik_api_v3.run_as_server(sim, host, port, start_timeout=timeout_s))
         served += 1
 
@@ -116,7 +128,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in KINDS:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(KINDS)}}} [options] HOST:PORT")
     kind = sys.argv.pop(1)
-    mosaik_api_v3.start_simulation(simulator(kind), f"gridlayers {kind} simulator")
+    mosaik_api_v3.start_simulation(_serving(kind), f"gridlayers {kind} simulator")
 
 
 if __name__ == "__main__":
