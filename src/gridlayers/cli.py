@@ -1,4 +1,4 @@
-"""Command line interface: ``gridlayers run|validate|schema``.
+"""Command line interface: ``gridlayers run|compare|report|validate|schema`` and more.
 
 Invalid input of any kind exits with code 2 and one line on stderr naming the file,
 the field, what was expected and what was found. A run that fails part-way exits
@@ -36,6 +36,12 @@ err = Console(stderr=True)
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.")]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output folder (default: runs/<scenario name>).")
+]
+ReportOption = Annotated[
+    bool,
+    typer.Option(
+        "--report/--no-report", help="Write DIR/report.html and DIR/report/*.png at the end."
+    ),
 ]
 
 
@@ -82,11 +88,56 @@ def validate(scenario: ScenarioArg) -> None:
 
 
 @app.command()
-def run(scenario: ScenarioArg, out_dir: OutOption = None) -> None:
+def run(scenario: ScenarioArg, out_dir: OutOption = None, report: ReportOption = True) -> None:
     """Run a scenario's co-simulation, write results and print a KPI summary."""
     _quiet_libraries()
     sc = _load_resolved(scenario)
-    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name)
+    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name, report)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Folder written by run, compare, plan or loop.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="HTML file to write, or a folder for report.html (default: "
+            "RUN_DIR/report.html); the PNGs go to the folder of its name without '.html'.",
+        ),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run folder, plus every figure as PNG."""
+    from gridlayers.report import write_report
+    from gridlayers.results import RunFolderError
+
+    try:
+        written = write_report(run_dir, out_path)
+    except RunFolderError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    skipped = f", {len(written.skipped)} skipped" if written.skipped else ""
+    out.print(
+        f"report: {written.html} ({len(written.figures)} figures{skipped})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _write_report(folder: Path) -> None:
+    """Write ``folder/report.html`` after a command and print its path.
+
+    The results are already written, so a report that fails is a warning, not an error.
+    """
+    from gridlayers.report import write_report
+
+    try:
+        written = write_report(folder)
+    except Exception as exc:  # noqa: BLE001 - the results stand without their report
+        err.print(f"warning: report not written: {type(exc).__name__}: {exc}", markup=False)
+        return
+    out.print(f"report: {written.html}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -129,17 +180,22 @@ def compare(
     passive: Annotated[
         bool, typer.Option(help="Also run 'passive' (self-scheduled DER) as a reference.")
     ] = False,
+    report: ReportOption = True,
 ) -> None:
     """Run Total TSO, Minimal DSO and Total DSO on identical inputs; print them side by side."""
     _quiet_libraries()
     sc = _load_resolved(scenario)
     paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
     sc = sc.model_copy(update={"paradigms": paradigms})
-    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare")
+    target = out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare"
+    _run_and_report(sc, target, report)
 
 
-def _run_and_report(sc: Scenario, target: Path) -> None:
-    """Run every paradigm of ``sc`` with a progress bar, print the KPI table, exit 1 on failure."""
+def _run_and_report(sc: Scenario, target: Path, report: bool = True) -> None:
+    """Run every paradigm of ``sc`` with a progress bar, print the KPI table, exit 1 on failure.
+
+    With ``report``, also write ``target/report.html`` (a failed run's too).
+    """
     from gridlayers.runner import run_scenario
 
     total = sc.horizon.intervals * len(sc.paradigms)
@@ -154,6 +210,8 @@ def _run_and_report(sc: Scenario, target: Path) -> None:
         outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
     _print_summary(outcome.summary)
     out.print(f"results: {target}")
+    if report:
+        _write_report(target)
     if not outcome.ok:
         err.print(
             f"error: run failed: {outcome.summary['error']} (see {target}/error.log; "
@@ -173,6 +231,7 @@ def plan(
     threads: Annotated[
         int | None, typer.Option(help="Solver threads (overrides the scenario).")
     ] = None,
+    report: ReportOption = True,
 ) -> None:
     """Solve the scenario's capacity expansion plan; write DIR/plan_summary.json."""
     from gridlayers.planner import InputDataError, PlannerSolveError
@@ -197,6 +256,8 @@ def plan(
         raise typer.Exit(1) from None
     _print_plan(ps.name, summary)
     out.print(f"results: {target / 'plan_summary.json'}")
+    if report:
+        _write_report(target)
 
 
 def _print_plan(name: str, summary: dict[str, Any]) -> None:

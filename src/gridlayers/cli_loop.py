@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gridlayers.cli import OutOption, ScenarioArg, _load_resolved, _quiet_libraries, app, err, out
+from gridlayers.cli import (
+    OutOption,
+    ReportOption,
+    ScenarioArg,
+    _load_resolved,
+    _quiet_libraries,
+    _write_report,
+    app,
+    err,
+    out,
+)
 
 
 def _loop_scenario(path: Path) -> Any:
@@ -47,6 +57,7 @@ def loop_cmd(
         ),
     ],
     out_dir: OutOption = None,
+    report: ReportOption = True,
 ) -> None:
     """Plan, co-simulate the plan under PARADIGM, update the LDA parameters, re-plan."""
     from gridlayers.loop import LoopError, run_loop
@@ -70,6 +81,8 @@ def loop_cmd(
             raise typer.Exit(1) from None
         _print_rounds(records[p])
         out.print(f"results: {target / 'loop.json'}")
+        if report:
+            _write_report(target)
     if several:
         _print_side_by_side(records)
 
