@@ -10,7 +10,9 @@ caches live under ``$GRIDLAYERS_CACHE`` (default ``~/.cache/gridlayers``):
 - ``lda-models/<lda>-<key>.pkl``: :func:`gridlayers.lda.build_lda` results, keyed by
   :func:`lda_key` (every scenario input the model depends on, the library versions and a
   fingerprint of gridlayers' own source code, so an edited source file never serves a
-  stale model).
+  stale model). Horizons longer than a few weeks keep their profile tables beside it, in
+  ``lda-models/<lda>-<key>.profiles/*.npy``, read in windows of rows
+  (:mod:`gridlayers.profile_window`).
 
 Files are written atomically (unique temporary file, then
 :func:`os.replace`), so concurrent processes and partitions never read half a file; an
@@ -30,6 +32,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -50,8 +53,8 @@ CACHE_ENV = "GRIDLAYERS_CACHE"
 LDA_CACHE_ENV = "GRIDLAYERS_LDA_CACHE"
 #: Pickle protocol of every cache file (out-of-band buffers, Python >= 3.8).
 PICKLE_PROTOCOL = 5
-#: Bump when the layout of a cached LDA file changes.
-_FORMAT = 1
+#: Bump when the layout of a cached LDA file changes (2: long profiles in ``.npy`` files).
+_FORMAT = 2
 #: LDA model files not read or written for this many days are deleted (days).
 MAX_UNUSED_DAYS = 14
 #: Top-level scenario fields that :func:`gridlayers.lda.build_lda` does not read. Every
@@ -228,22 +231,36 @@ def cached_lda(scenario: Scenario, lda_name: str) -> LDAModel:
     ``GRIDLAYERS_LDA_CACHE=off`` it simply builds.
     """
     from gridlayers.lda import LDAModel, build_lda
+    from gridlayers.profile_window import externalise, reattach
 
     if not lda_cache_enabled():
         return build_lda(scenario, lda_name)
     key = lda_key(scenario, lda_name)
     path = cache_root() / "lda-models" / f"{lda_name}-{key}.pkl"
+    profiles = profiles_folder(path)
     payload = read_model_file(path)
     if payload is not None:
         model = payload.get("model") if isinstance(payload, dict) else None
         if isinstance(model, LDAModel) and payload.get("key") == key:
-            _touch(path)
-            return model
-        log.warning("ignoring cache file %s: not an LDA model for its key", path)
-    model = build_lda(scenario, lda_name)
+            if reattach(model, profiles):
+                _touch(path)
+                return model
+            log.warning("ignoring cache file %s: its profile files are missing", path)
+        else:
+            log.warning("ignoring cache file %s: not an LDA model for its key", path)
+    model = externalise(build_lda(scenario, lda_name), profiles)
     write_pickle(path, {"key": key, "model": model})
     _prune(path.parent)
     return model
+
+
+def profiles_folder(model_file: Path) -> Path:
+    """Return the folder of a cached LDA model's long profile tables (``.npy`` files).
+
+    Long horizons keep their profile tables there and read them in windows
+    (:mod:`gridlayers.profile_window`); the model file holds only the file names.
+    """
+    return model_file.with_suffix(".profiles")
 
 
 def _touch(path: Path) -> None:
@@ -269,11 +286,20 @@ def _prune(folder: Path) -> None:
         entries = list(os.scandir(folder))
     except OSError:
         return
+    names = {entry.name for entry in entries}
     for entry in entries:
         try:
             age_days = (now - entry.stat().st_mtime) / 86400.0
             old_model = entry.name.endswith(".pkl") and age_days > MAX_UNUSED_DAYS
             if old_model or (entry.name.endswith(".tmp") and age_days > 1.0):
                 Path(entry.path).unlink()
+                if old_model:
+                    shutil.rmtree(profiles_folder(Path(entry.path)), ignore_errors=True)
+            elif (
+                entry.name.endswith(".profiles")
+                and age_days > 1.0
+                and entry.name.removesuffix(".profiles") + ".pkl" not in names  # orphaned
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
         except OSError:
             continue
