@@ -2,27 +2,36 @@
 
 Invalid input of any kind exits with code 2 and one line on stderr naming the file,
 the field, what was expected and what was found. A run that fails part-way exits
-with code 1 after writing what it computed.
+with code 1 after writing what it computed. The long commands take ``--quiet`` and
+``-v/--verbose`` (:mod:`gridlayers.cli_output`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from gridlayers.cli_output import (
+    Output,
+    QuietOption,
+    VerboseOption,
+    err,
+    out,
+    setup_output,
+    swallow_highs_banner,
+)
 from gridlayers.scenarios.load import ScenarioError, load_scenario
 from gridlayers.scenarios.schema import Scenario
+
+if TYPE_CHECKING:
+    from gridlayers.planner import PlannerConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -30,9 +39,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Co-simulate TSO/DSO/DER operating paradigms and compare them.",
 )
-out = Console()
-err = Console(stderr=True)
-
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.")]
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output folder (default: runs/<scenario name>).")
@@ -43,17 +49,6 @@ ReportOption = Annotated[
         "--report/--no-report", help="Write DIR/report.html and DIR/report/*.png at the end."
     ),
 ]
-
-
-def _quiet_libraries() -> None:
-    """Keep library chatter (mosaik banners, pandapower warnings) off the console."""
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="ERROR", format="{level}: {message}")
-    logging.getLogger("pandapower").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _load_resolved(path: Path) -> Scenario:
@@ -78,7 +73,7 @@ def schema() -> None:
 @app.command()
 def validate(scenario: ScenarioArg) -> None:
     """Check a scenario and resolve every reference in it, without running anything."""
-    _quiet_libraries()
+    setup_output(quiet=False, verbose=0)
     sc = _load_resolved(scenario)
     out.print(
         f"{scenario}: valid ({len(sc.ldas)} LDAs, {sc.horizon.intervals} intervals of "
@@ -88,11 +83,17 @@ def validate(scenario: ScenarioArg) -> None:
 
 
 @app.command()
-def run(scenario: ScenarioArg, out_dir: OutOption = None, report: ReportOption = True) -> None:
+def run(
+    scenario: ScenarioArg,
+    out_dir: OutOption = None,
+    report: ReportOption = True,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
     """Run a scenario's co-simulation, write results and print a KPI summary."""
-    _quiet_libraries()
+    ui = setup_output(quiet, verbose)
     sc = _load_resolved(scenario)
-    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name, report)
+    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name, report, ui)
 
 
 @app.command("report")
@@ -126,7 +127,7 @@ def report_cmd(
 
 
 def _write_report(folder: Path) -> None:
-    """Write ``folder/report.html`` after a command and print its path.
+    """Write ``folder/report.html`` after a command and print its path (also when quiet).
 
     The results are already written, so a report that fails is a warning, not an error.
     """
@@ -137,7 +138,7 @@ def _write_report(folder: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - the results stand without their report
         err.print(f"warning: report not written: {type(exc).__name__}: {exc}", markup=False)
         return
-    out.print(f"report: {written.html}", markup=False, highlight=False, soft_wrap=True)
+    Output.path("report", written.html)
 
 
 @app.command()
@@ -181,17 +182,19 @@ def compare(
         bool, typer.Option(help="Also run 'passive' (self-scheduled DER) as a reference.")
     ] = False,
     report: ReportOption = True,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Run Total TSO, Minimal DSO and Total DSO on identical inputs; print them side by side."""
-    _quiet_libraries()
+    ui = setup_output(quiet, verbose)
     sc = _load_resolved(scenario)
     paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
     sc = sc.model_copy(update={"paradigms": paradigms})
     target = out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare"
-    _run_and_report(sc, target, report)
+    _run_and_report(sc, target, report, ui)
 
 
-def _run_and_report(sc: Scenario, target: Path, report: bool = True) -> None:
+def _run_and_report(sc: Scenario, target: Path, report: bool, ui: Output) -> None:
     """Run every paradigm of ``sc`` with a progress bar, print the KPI table, exit 1 on failure.
 
     With ``report``, also write ``target/report.html`` (a failed run's too).
@@ -199,17 +202,11 @@ def _run_and_report(sc: Scenario, target: Path, report: bool = True) -> None:
     from gridlayers.runner import run_scenario
 
     total = sc.horizon.intervals * len(sc.paradigms)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
+    with ui.progress() as bar:
         task = bar.add_task(f"{sc.name}", total=total)
         outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
-    _print_summary(outcome.summary)
-    out.print(f"results: {target}")
+    ui.table(_summary_table(outcome.summary))
+    Output.path("results", target)
     if report:
         _write_report(target)
     if not outcome.ok:
@@ -232,35 +229,71 @@ def plan(
         int | None, typer.Option(help="Solver threads (overrides the scenario).")
     ] = None,
     report: ReportOption = True,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Solve the scenario's capacity expansion plan; write DIR/plan_summary.json."""
     from gridlayers.planner import InputDataError, PlannerSolveError
-    from gridlayers.planner import plan as solve_plan
     from gridlayers.scenarios.load import load_plan_scenario
 
-    _quiet_libraries()
+    ui = setup_output(quiet, verbose)
     try:
         ps = load_plan_scenario(scenario)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     target = out_dir or Path("runs") / f"{ps.name}-plan"
+    swallow_highs_banner()
     try:
-        with err.status(f"planning {ps.name} (HiGHS)"):
-            summary = solve_plan(ps.planner, target, time_limit_s=time_limit, threads=threads)
+        summary = _solve_plan(ps.name, ps.planner, target, time_limit, threads, ui)
     except InputDataError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except PlannerSolveError as exc:
         err.print(f"error: planner did not solve: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    _print_plan(ps.name, summary)
-    out.print(f"results: {target / 'plan_summary.json'}")
+    ui.table(_plan_table(ps.name, summary))
+    Output.path("results", target / "plan_summary.json")
     if report:
         _write_report(target)
 
 
-def _print_plan(name: str, summary: dict[str, Any]) -> None:
+def _solve_plan(
+    name: str,
+    config: PlannerConfig,
+    target: Path,
+    time_limit: float | None,
+    threads: int | None,
+    ui: Output,
+) -> dict[str, Any]:
+    """Run :func:`gridlayers.planner.plan` under a bar of its phases and Benders iterations."""
+    from gridlayers.planner import plan as solve_plan
+    from gridlayers.planner.api import PLAN_PHASES
+
+    with ui.progress() as bar:
+        task = bar.add_task(f"{name}: {PLAN_PHASES[0]}", total=len(PLAN_PHASES))
+
+        def on_phase(phase: str) -> None:
+            solver = f" ({config.solve_method})" if phase == PLAN_PHASES[2] else ""
+            description = f"{name}: {phase}{solver}"
+            bar.update(task, completed=PLAN_PHASES.index(phase), description=description)
+
+        def on_iteration(iteration: int, _line: str) -> None:
+            bar.update(task, description=f"{name}: solving, Benders iteration {iteration}")
+
+        summary = solve_plan(
+            config,
+            target,
+            time_limit_s=time_limit,
+            threads=threads,
+            on_phase=on_phase,
+            on_iteration=on_iteration,
+        )
+        bar.update(task, completed=len(PLAN_PHASES), description=f"{name}: planned")
+    return summary
+
+
+def _plan_table(name: str, summary: dict[str, Any]) -> Table:
     table = Table(title=f"{name}: capacity expansion plan")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -276,8 +309,10 @@ def _print_plan(name: str, summary: dict[str, Any]) -> None:
     ):
         if summary.get(key) is not None:
             table.add_row(key, fmt.format(summary[key]))
+    if summary.get("solve_method") == "benders":
+        table.add_row("benders_iterations", str(summary.get("benders_iterations")))
     table.add_row("termination", str(summary.get("termination")))
-    out.print(table)
+    return table
 
 
 def _advance(bar: Progress, task: Any) -> Callable[[str, int], None]:
@@ -326,7 +361,7 @@ _PAYMENTS = (
 )
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _summary_table(summary: dict[str, Any]) -> Table:
     paradigms = summary["paradigms"]
     table = Table(title=f"{summary['scenario']} ({summary['status']})")
     table.add_column("KPI")
@@ -349,7 +384,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 paradigms[p]["interface_lmp_usd_per_mwh"].get(lda, {}).get(stat) for p in paradigms
             ]
             row(f"mean {label} LMP {lda} [$/MWh]", cells, "{:.2f}")
-    out.print(table)
+    return table
 
 
 import gridlayers.cli_loop  # noqa: E402, F401  (registers ``loop`` and ``validate-plan``)

@@ -14,11 +14,16 @@ from gridlayers.cli import (
     ReportOption,
     ScenarioArg,
     _load_resolved,
-    _quiet_libraries,
     _write_report,
     app,
+)
+from gridlayers.cli_output import (
+    Output,
+    QuietOption,
+    VerboseOption,
     err,
-    out,
+    setup_output,
+    swallow_highs_banner,
 )
 
 
@@ -58,36 +63,64 @@ def loop_cmd(
     ],
     out_dir: OutOption = None,
     report: ReportOption = True,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Plan, co-simulate the plan under PARADIGM, update the LDA parameters, re-plan."""
-    from gridlayers.loop import LoopError, run_loop
+    from gridlayers.loop import LoopError
     from gridlayers.planner import PlannerSolveError
 
-    _quiet_libraries()
+    ui = setup_output(quiet, verbose)
     for p in paradigm:
         _check_paradigm(p)
     sc = _loop_scenario(scenario)
+    swallow_highs_banner()
     several = len(paradigm) > 1
     base = out_dir or Path("runs") / f"{sc.name}-loop"
     records = {}
     for p in paradigm:
         target = base / p if several else (out_dir or base.with_name(f"{base.name}-{p}"))
         try:
-            records[p] = run_loop(
-                sc, p, target, progress=lambda m, p=p: err.print(f"{p}: {m}", markup=False)
-            )
+            records[p] = _run_loop(sc, p, target, ui)
         except (LoopError, PlannerSolveError) as exc:
             err.print(f"error: {p}: {exc} (rounds so far: {target / 'loop.json'})", markup=False)
             raise typer.Exit(1) from None
-        _print_rounds(records[p])
-        out.print(f"results: {target / 'loop.json'}")
+        ui.table(_rounds_table(records[p]))
+        Output.path("results", target / "loop.json")
         if report:
             _write_report(target)
     if several:
-        _print_side_by_side(records)
+        ui.table(_side_by_side_table(records))
 
 
-def _print_side_by_side(records: dict[str, dict[str, Any]]) -> None:
+def _run_loop(sc: Any, paradigm: str, target: Path, ui: Output) -> dict[str, Any]:
+    """Run one paradigm's loop under a bar of rounds and one of co-simulated intervals."""
+    from gridlayers.loop import run_loop
+    from gridlayers.loop.mapping import day_intervals
+
+    with ui.progress() as bar:
+        rounds = bar.add_task(f"{paradigm}: round 1", total=sc.loop.max_iterations)
+        cosim = bar.add_task("", total=len(sc.loop.days) * day_intervals(sc), visible=False)
+
+        def progress(k: int, message: str) -> None:
+            ui.status(f"{paradigm}: {message}")
+            bar.update(rounds, completed=k - 1, description=f"{paradigm}: {message}")
+            bar.reset(cosim, visible=False)
+
+        def on_interval(day: int, interval: int) -> None:
+            description = f"  day {day}, interval {interval + 1}"
+            bar.update(cosim, advance=1, visible=True, description=description)
+
+        record = run_loop(sc, paradigm, target, progress=progress, on_interval=on_interval)
+        done = len(record["rounds"])
+        bar.update(
+            rounds, total=done, completed=done, description=f"{paradigm}: {record['status']}"
+        )
+        bar.update(cosim, visible=False)
+    return record
+
+
+def _side_by_side_table(records: dict[str, dict[str, Any]]) -> Table:
     table = Table(title="last plan per paradigm")
     table.add_column("quantity")
     for p in records:
@@ -106,10 +139,10 @@ def _print_side_by_side(records: dict[str, dict[str, Any]]) -> None:
         rows.append((f"{a} loss factor", lambda r, a=a: f"{r['parameters'][a]['loss_factor']:.4f}"))
     for label, cell in rows:
         table.add_row(escape(label), *[cell(r) for r in records.values()])
-    out.print(table)
+    return table
 
 
-def _print_rounds(record: dict[str, Any]) -> None:
+def _rounds_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"{record['scenario']} loop under {record['paradigm']}: {record['status']}")
     table.add_column("round", justify="right")
     table.add_column("objective [$bn]", justify="right")
@@ -128,7 +161,7 @@ def _print_rounds(record: dict[str, Any]) -> None:
             "–" if change is None else f"{change:.2f}",
             *cells,
         )
-    out.print(table)
+    return table
 
 
 @app.command("validate-plan")
@@ -139,16 +172,26 @@ def validate_plan_cmd(
         str, typer.Option("--paradigm", help="Paradigm that operates the DER.")
     ] = "total_dso",
     out_dir: OutOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
 ) -> None:
     """Co-simulate a plan's DER; report per LDA interface shortfalls in relied-on hours."""
     from gridlayers.loop import LoopError, PlanFileError, validate_plan
+    from gridlayers.loop.mapping import day_intervals
 
-    _quiet_libraries()
+    ui = setup_output(quiet, verbose)
     _check_paradigm(paradigm)
     sc = _loop_scenario(scenario)
     target = out_dir or Path("runs") / f"{sc.name}-validate-{paradigm}"
     try:
-        report = validate_plan(sc, plan, paradigm, target)
+        with ui.progress() as bar:
+            task = bar.add_task(paradigm, total=len(sc.loop.days) * day_intervals(sc))
+
+            def on_interval(day: int, interval: int) -> None:
+                description = f"{paradigm}: day {day}, interval {interval + 1}"
+                bar.update(task, advance=1, description=description)
+
+            report = validate_plan(sc, plan, paradigm, target, on_interval)
     except PlanFileError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -176,5 +219,5 @@ def validate_plan_cmd(
             f"{r['max_shortfall_mw']:.2f}",
             f"{r['shortfall_mwh_per_yr']:,.0f}",
         )
-    out.print(table)
-    out.print(f"results: {target / 'validate_plan.json'}")
+    ui.table(table)
+    Output.path("results", target / "validate_plan.json")

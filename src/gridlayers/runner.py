@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import platform
 import time
 import traceback
@@ -31,6 +32,8 @@ from gridlayers.conventions import interval_hours
 from gridlayers.results.kpis import paradigm_kpis
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import Scenario
+
+log = logging.getLogger(__name__)
 
 _VERSIONED = (
     "gridlayers",
@@ -116,6 +119,7 @@ def run_scenario(
         for paradigm in scenario.paradigms:
             t0 = time.perf_counter()
             callback = (lambda k, p=paradigm: on_interval(p, k)) if on_interval else None
+            log.info("%s: co-simulating %d intervals", paradigm, scenario.horizon.intervals)
             try:
                 run_world(scenario, paradigm, store, callback)
             except Exception as exc:  # noqa: BLE001 - record, keep what was computed
@@ -128,6 +132,7 @@ def run_scenario(
             kpis["wall_seconds"] = round(time.perf_counter() - t0, 3)
             kpis["intervals_planned"] = scenario.horizon.intervals
             summary["paradigms"][paradigm] = kpis
+            log.info("%s: %s in %.1f s", paradigm, summary["status"], kpis["wall_seconds"])
             if summary["status"] == "failed":
                 break
         summary["metadata"]["wall_seconds"] = round(time.perf_counter() - started, 3)
@@ -135,4 +140,5 @@ def run_scenario(
     finally:
         store.close()
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("wrote %s", out_dir / "summary.json")
     return RunOutcome(out_dir, summary)

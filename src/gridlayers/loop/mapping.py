@@ -137,6 +137,11 @@ def planned_devices(
     return devices
 
 
+def day_intervals(scenario: Scenario) -> int:
+    """Return the market intervals of one co-simulated planner day (a whole day)."""
+    return 24 * 60 // scenario.horizon.interval_min
+
+
 def cosim_scenario(
     scenario: Scenario,
     plan_ldas: Mapping[str, PlannedDER],
@@ -198,9 +203,8 @@ def cosim_scenario(
         )
         der = kept.model_copy(update={"devices": [*kept.devices, *devices]})
         ldas.append(lda.model_copy(update={"der": der}))
-    minutes = scenario.horizon.interval_min
     horizon = scenario.horizon.model_copy(
-        update={"start": dt.datetime.combine(day, dt.time()), "intervals": 24 * 60 // minutes}
+        update={"start": dt.datetime.combine(day, dt.time()), "intervals": day_intervals(scenario)}
     )
     output = scenario.output.model_copy(update={"flexibility_probe": True, "bus_voltages": False})
     data = scenario.model_dump(mode="python", by_alias=True)

@@ -13,6 +13,7 @@ round. Layout of ``DIR``::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,11 @@ from gridlayers.planner.lda import peak_demand_mw, update_operational
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios.schema import Scenario
+
+log = logging.getLogger(__name__)
+
+#: ``on_interval(day, interval)``: a co-simulated interval of planner day ``day`` is stored.
+IntervalCallback = Callable[[int, int], None]
 
 LOOP_FILE = "loop.json"
 PLAN_FILE = "plan_summary.json"
@@ -98,9 +104,16 @@ class PlanningLoop:
         return summary
 
     def cosimulate(
-        self, plan: dict[str, Any], paradigm: str, out_dir: Path, tag: str
+        self,
+        plan: dict[str, Any],
+        paradigm: str,
+        out_dir: Path,
+        tag: str,
+        on_interval: IntervalCallback | None = None,
     ) -> tuple[dict[int, dict], dict[int, dict]]:
         """Co-simulate every planner day of ``plan``; return measurements and KPIs by day.
+
+        ``on_interval`` is called after every stored interval of every day.
 
         Raises
         ------
@@ -118,7 +131,8 @@ class PlanningLoop:
                 self.scenario, planned, self.scales, self.peaks_mw, paradigm, date, name
             )
             target = out_dir / f"day{day}"
-            outcome = run_scenario(sc, target)
+            log.info("co-simulating day %d (%s) under %s into %s", day, date, paradigm, target)
+            outcome = run_scenario(sc, target, day_callback(on_interval, day))
             if not outcome.ok:
                 msg = f"co-simulation of day {day} failed: {outcome.summary['error']}"
                 raise LoopError(msg)
@@ -129,6 +143,15 @@ class PlanningLoop:
                 store.close()
             kpis[day] = outcome.summary["paradigms"][paradigm]
         return measured, kpis
+
+
+def day_callback(
+    on_interval: IntervalCallback | None, day: int
+) -> Callable[[str, int], None] | None:
+    """Return the ``on_interval(paradigm, interval)`` of a day's run that calls ``on_interval``."""
+    if on_interval is None:
+        return None
+    return lambda _paradigm, interval: on_interval(day, interval)
 
 
 def _plan_record(plan: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +190,8 @@ def run_loop(
     scenario: Scenario,
     paradigm: str,
     out_dir: Path,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, str], None] | None = None,
+    on_interval: IntervalCallback | None = None,
 ) -> dict[str, Any]:
     """Run the operations-to-planning loop for one paradigm; write ``out_dir/loop.json``.
 
@@ -180,7 +204,9 @@ def run_loop(
     out_dir : pathlib.Path
         Output folder (created).
     progress : callable, optional
-        Called with a one-line status message per step.
+        Called with the round number (from 1) and a one-line status message per step.
+    on_interval : callable, optional
+        Called after every co-simulated interval (see :data:`IntervalCallback`).
 
     Returns
     -------
@@ -192,7 +218,12 @@ def run_loop(
 
     """
     require_loop_paradigm(paradigm)
-    say = progress or (lambda _msg: None)
+
+    def say(k: int, message: str) -> None:
+        log.info("%s: %s", paradigm, message)
+        if progress is not None:
+            progress(k, message)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     loop = PlanningLoop(scenario)
@@ -215,7 +246,7 @@ def run_loop(
 
     previous = None
     for k in range(1, cfg.max_iterations + 1):
-        say(f"round {k}: planning")
+        say(k, f"round {k}: planning")
         params_used = {a: p.model_dump() for a, p in loop.params.items()}
         try:
             plan = loop.solve()
@@ -236,14 +267,16 @@ def run_loop(
         record["parameters"] = params_used
         if change is not None and change <= cfg.tolerance_mw:
             record["status"] = "converged"
-            say(f"round {k}: plan moved {change:.3f} MW <= {cfg.tolerance_mw} MW: converged")
+            say(k, f"round {k}: plan moved {change:.3f} MW <= {cfg.tolerance_mw} MW: converged")
             break
         if k == cfg.max_iterations:
             record["status"] = "max_iterations"
             break
-        say(f"round {k}: co-simulating {len(cfg.days)} day(s) under {paradigm}")
+        say(k, f"round {k}: co-simulating {len(cfg.days)} day(s) under {paradigm}")
         try:
-            by_day, kpis = loop.cosimulate(plan, paradigm, out_dir / f"round{k}", f"r{k}")
+            by_day, kpis = loop.cosimulate(
+                plan, paradigm, out_dir / f"round{k}", f"r{k}", on_interval
+            )
         except LoopError as exc:
             record["status"], record["error"] = "failed", str(exc)
             write()

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from gridlayers.loop.mapping import PlannedDER, cosim_scenario
-from gridlayers.loop.run import LoopError, PlanningLoop, require_loop_paradigm
+from gridlayers.loop.run import (
+    IntervalCallback,
+    LoopError,
+    PlanningLoop,
+    day_callback,
+    require_loop_paradigm,
+)
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios.schema import Scenario
@@ -111,7 +117,11 @@ def check_lda(
 
 
 def validate_plan(
-    scenario: Scenario, plan_file: Path, paradigm: str, out_dir: Path
+    scenario: Scenario,
+    plan_file: Path,
+    paradigm: str,
+    out_dir: Path,
+    on_interval: IntervalCallback | None = None,
 ) -> dict[str, Any]:
     """Co-simulate a plan's DER and report interface shortfalls per LDA.
 
@@ -125,6 +135,8 @@ def validate_plan(
         Paradigm that operates the DER (one of ``total_tso``, ``minimal_dso``, ``total_dso``).
     out_dir : pathlib.Path
         Output folder: ``validate_plan.json`` and one co-simulation folder per day.
+    on_interval : callable, optional
+        Called after every co-simulated interval with the planner day and the interval.
 
     Returns
     -------
@@ -149,7 +161,7 @@ def validate_plan(
         name = f"{scenario.name}-{paradigm}-validate-day{day}"
         sc = cosim_scenario(scenario, planned, loop.scales, loop.peaks_mw, paradigm, date, name)
         target = out_dir / f"day{day}"
-        outcome = run_scenario(sc, target)
+        outcome = run_scenario(sc, target, day_callback(on_interval, day))
         if not outcome.ok:
             msg = f"co-simulation of day {day} failed: {outcome.summary['error']}"
             raise LoopError(msg)

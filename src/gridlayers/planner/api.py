@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,12 @@ from gridlayers.planner.core import build_model
 from gridlayers.planner.inputs import PlannerInputs
 from gridlayers.planner.inputs_isone import read_isone_inputs
 from gridlayers.planner.report import summarize_model
-from gridlayers.planner.solve import solve_model
+from gridlayers.planner.solve import IterationCallback, solve_model
 
+log = logging.getLogger(__name__)
+
+#: Phases :func:`plan` reports to ``on_phase``, in order.
+PLAN_PHASES = ("reading inputs", "building the model", "solving", "writing the summary")
 #: Input adapters by ``PlannerConfig.data_format``.
 INPUT_ADAPTERS: dict[str, Callable[[PlannerConfig], PlannerInputs]] = {
     "isone8": read_isone_inputs,
@@ -55,6 +60,8 @@ def plan(
     *,
     time_limit_s: float | None = None,
     threads: int | None = None,
+    on_phase: Callable[[str], None] | None = None,
+    on_iteration: IterationCallback | None = None,
 ) -> dict:
     """Build and solve the expansion plan, write ``out_dir/plan_summary.json``.
 
@@ -68,6 +75,11 @@ def plan(
         Overrides ``config.time_limit_s``, s.
     threads : int, optional
         Overrides ``config.threads``.
+    on_phase : callable, optional
+        Called with each of :data:`PLAN_PHASES` as it starts.
+    on_iteration : callable, optional
+        Called after every Benders master solve (``solve_method: benders``; see
+        :func:`~gridlayers.planner.solve.solve_model`).
 
     Returns
     -------
@@ -80,17 +92,25 @@ def plan(
         in billions over the horizon.
 
     """
+    phase = on_phase or (lambda _name: None)
     start = time.perf_counter()
+    phase(PLAN_PHASES[0])
     inputs = read_inputs(config)
+    log.info("read %s inputs in %.1f s", config.data_format, time.perf_counter() - start)
+    phase(PLAN_PHASES[1])
     model = build_model(inputs, config)
     build_s = time.perf_counter() - start
+    log.info("built the model in %.1f s (inputs included)", build_s)
+    phase(PLAN_PHASES[2])
     result = solve_model(
         model,
         mip_gap=config.mip_gap,
         time_limit_s=time_limit_s if time_limit_s is not None else config.time_limit_s,
         threads=threads if threads is not None else config.threads,
         method=config.solve_method,
+        on_iteration=on_iteration,
     )
+    phase(PLAN_PHASES[3])
     summary = summarize_model(model, inputs, config)
     summary.update(
         build_seconds=build_s,
@@ -109,4 +129,5 @@ def plan(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    log.info("wrote %s", out / SUMMARY_FILE)
     return summary

@@ -13,14 +13,22 @@ with the model's ``Investment_Variables`` as master columns and its
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+log = logging.getLogger(__name__)
+
+#: ``on_iteration(iteration, line)``: one Benders master solve is done; ``iteration``
+#: counts the master solves so far (LP phase and tree), ``line`` is its log line.
+IterationCallback = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ def solve_model(
     tee: bool = False,
     highs_options: dict[str, bool | int | float | str] | None = None,
     method: str = "monolithic",
+    on_iteration: IterationCallback | None = None,
 ) -> SolveResult:
     """Solve ``m`` with HiGHS and load the solution into its variables.
 
@@ -146,6 +155,9 @@ def solve_model(
     method : {"monolithic", "benders"}
         One HiGHS run on the whole model, or Benders decomposition over the
         operating days (needs ``m.Investment_Variables``; see ``planner/benders.py``).
+    on_iteration : callable, optional
+        Called after every Benders master solve (see :data:`IterationCallback`); a
+        monolithic solve is one HiGHS run and does not call it.
 
     Returns
     -------
@@ -161,6 +173,7 @@ def solve_model(
     start = time.perf_counter()
     lp, columns, offset, sign, rows = _compile(m)
     compile_s = time.perf_counter() - start
+    log.info("compiled %d columns, %d rows in %.1f s", len(columns), len(rows), compile_s)
     if method == "benders":
         return _solve_benders(
             m,
@@ -174,7 +187,7 @@ def solve_model(
             mip_gap,
             time_limit_s,
             threads,
-            tee,
+            _benders_log(tee, on_iteration),
         )
     if method != "monolithic":
         msg = f"unknown solve method {method!r} (use 'monolithic' or 'benders')"
@@ -194,6 +207,7 @@ def solve_model(
             msg = f"invalid HiGHS option {name}={value!r}"
             raise ValueError(msg)
     h.passModel(lp)
+    log.info("HiGHS: solving the whole model")
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()
@@ -209,7 +223,26 @@ def solve_model(
     is_mip = lp.integrality_ is not None and len(lp.integrality_) > 0 and not relaxed
     bound = sign * (info.mip_dual_bound + offset) if is_mip else obj
     gap = abs(obj - bound) / max(abs(obj), 1e-12) if is_mip else 0.0
+    log.info("HiGHS: %s in %.1f s, gap %.2e", h.modelStatusToString(status), elapsed, gap)
     return SolveResult(h.modelStatusToString(status), obj, bound, gap, elapsed, compile_s)
+
+
+def _benders_log(tee: bool, on_iteration: IterationCallback | None) -> Callable[[str], None]:
+    """Return the ``log`` of :func:`~gridlayers.planner.benders.solve_benders`.
+
+    Each line goes to the DEBUG log, to stdout with ``tee``, and, for the lines of a
+    master solve (``"benders <iteration> ..."``, one per solve), to ``on_iteration``.
+    """
+
+    def emit(line: str) -> None:
+        log.debug("%s", line)
+        if tee:
+            print(line)  # noqa: T201 - the solver log the caller asked for
+        words = line.split(maxsplit=2)
+        if on_iteration is not None and len(words) > 1 and words[1].isdigit():
+            on_iteration(int(words[1]), line)
+
+    return emit
 
 
 def _solve_benders(
@@ -224,7 +257,7 @@ def _solve_benders(
     mip_gap: float,
     time_limit_s: float | None,
     threads: int | None,
-    tee: bool,
+    log_line: Callable[[str], None],
 ) -> SolveResult:
     """Solve the compiled model by Benders decomposition and load the solution."""
     from gridlayers.planner.benders import BendersError, solve_benders
@@ -245,7 +278,7 @@ def _solve_benders(
             mip_gap=mip_gap,
             time_limit_s=left,
             threads=threads,
-            log=print if tee else None,
+            log=log_line,
         )
     except BendersError as err:
         raise PlannerSolveError(str(err)) from err
