@@ -1,10 +1,10 @@
 """LDA partitions in processes of their own give the in-process results, bit for bit.
 
-The default scenario (3 LDAs, every paradigm the comparison runs) over three midday
-quarter-hours, once in-process, then with each partition's aggregator, DSO and feeder
-simulators as mosaik subprocesses (``cmd``) in 1 and 2 partitions, then served by
-``gridlayers serve`` and reached with mosaik's ``connect``. Every stored value except
-wall-clock timings must be equal.
+The default scenario (3 LDAs, every paradigm the comparison runs, every per-element
+table stored) over three midday quarter-hours, once in-process, then with each
+partition's aggregator, DSO and feeder simulators as mosaik subprocesses (``cmd``) in 1
+and 2 partitions, then served by ``gridlayers serve`` and reached with mosaik's
+``connect``. Every stored value except wall-clock timings must be equal.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def _scenario(data: dict, tmp: Path, name: str, **simulators) -> object:
     data = {**data, "name": name, "paradigms": PARADIGMS}
     data["horizon"] = {"start": "2016-06-01 11:00", "intervals": 3, "interval_min": 15}
     data["simulators"] = {"feeder": "python", "market": "python", **simulators}
+    # every per-element table crosses the process boundaries too
+    data["output"] = {"bus_voltages": True, "device_dispatch": True, "branch_loading": True}
     return load_scenario(write_scenario(tmp, data, f"{name}.yaml"))
 
 
@@ -56,6 +58,8 @@ def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None
     for table in TABLES:
         pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)
     assert len(a["feeder_interval"]) == 3 * 3 * len(PARADIGMS)
+    assert len(a["device_interval"]) > len(a["aggregator_interval"]) > 0
+    assert len(a["branch_interval"]) > len(a["feeder_interval"])
 
 
 def _free_port() -> int:

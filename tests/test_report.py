@@ -31,12 +31,15 @@ DOCUMENTED = {
     "congestion_rent_usd tso_variables tso_constraints interface_values",
     "lmp": "paradigm interval time bus lmp_usd_per_mwh lmp_rt_usd_per_mwh",
     "bus_voltage": "paradigm interval time lda bus vm_pu",
+    "branch_interval": "paradigm interval time lda branch loading_percent p_from_mw q_from_mvar",
     "interface_interval": "paradigm interval time lda cleared_injection_mw "
     "realised_injection_mw lmp_usd_per_mwh lmp_rt_usd_per_mwh forward_payment_usd "
     "deviation_payment_usd",
     "participant_interval": "paradigm interval time lda participant cleared_injection_mw",
     "aggregator_interval": "paradigm interval time lda aggregator der_cost_usd offer_cost_usd "
     "der_energy_mwh curtailed_mwh setpoint_mw realised_mw stored_start_mwh stored_end_mwh",
+    "device_interval": "paradigm interval time lda aggregator device kind setpoint_mw "
+    "realised_mw available_mw stored_mwh",
     "dso_interval": "paradigm interval time lda redispatch_cost_usd violations_predicted "
     "dlmp_min_usd_per_mwh dlmp_mean_usd_per_mwh dlmp_max_usd_per_mwh solve_seconds "
     "values_exchanged infeasible flex_offered_mw flex_usable_mw slack_mw voltage_slack_pu",
@@ -47,15 +50,18 @@ DOCUMENTED = {
 #: Key columns, described in the docs' "one row per" column rather than by name.
 KEYS = {"paradigm", "interval", "time", "lda", "bus", "aggregator"}
 PARADIGMS = ["total_tso", "minimal_dso", "total_dso"]
-#: Tables a three-paradigm run with DER and bus voltages fills, and for which paradigms.
+#: Tables a three-paradigm run with DER and every per-element output fills, and for which
+#: paradigms.
 FILLED = {
     "feeder_interval": PARADIGMS,
     "market_interval": PARADIGMS,
     "lmp": PARADIGMS,
     "bus_voltage": PARADIGMS,
+    "branch_interval": PARADIGMS,
     "interface_interval": PARADIGMS,
     "participant_interval": ["minimal_dso", "total_dso"],  # Total TSO: no bids
     "aggregator_interval": PARADIGMS,
+    "device_interval": PARADIGMS,
     "dso_interval": PARADIGMS,
     "feeder_slack": ["total_tso"],  # the TSO's own feeder models
 }
@@ -64,11 +70,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three paradigms, three quarter-hours around noon, with DER and bus voltages."""
+    """Three paradigms, three quarter-hours around noon, with DER and every per-element output."""
     data = yaml.safe_load(DEFAULT.read_text())
     data["horizon"] = {"start": "2016-06-01 12:00", "intervals": 3, "interval_min": 15}
     data["paradigms"] = PARADIGMS
-    data["output"] = {"bus_voltages": True}
+    data["output"] = {"bus_voltages": True, "branch_loading": True, "device_dispatch": True}
     folder = tmp_path_factory.mktemp("report")
     outcome = run_scenario(load_scenario(write_scenario(folder, data)), folder / "run")
     assert outcome.ok, outcome.summary["error"]
@@ -157,6 +163,8 @@ def test_report_embeds_one_image_per_figure_with_its_title(report) -> None:
         "LMP per transmission bus over time",
         "DLMP per LDA over time",
         "Feeder voltage envelopes",
+        "Feeder bus voltages",
+        "Branch loading",
         "Limit violations and events over time",
         "DER dispatch and curtailment by technology",
         "Computation time and information exchanged",

@@ -79,6 +79,9 @@ STRUCTURAL = [
     ("ldas.0.limits", {"voltage_margin_pu": 0.2}, "ldas[0].limits.voltage_margin_pu", "less than"),
     ("ldas.0.limits", {"slack_penalty_usd_per_mwh": 0}, "ldas[0].limits.slack_penalty_usd_per_mwh",
      "greater than"),
+    ("output.device_dispatch", "sometimes", "output.device_dispatch", "valid boolean"),
+    ("output.branch_loading", 2, "output.branch_loading", "valid boolean"),
+    ("output.branch_loadings", True, "output.branch_loadings", "unknown field"),
 ]
 
 

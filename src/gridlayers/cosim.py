@@ -29,10 +29,12 @@ from mosaik.exceptions import SimulationError
 
 from gridlayers import mosaik_compat
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.agents.aggregator import DEVICE_ATTRS
 from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
 from gridlayers.agents.lda_cache import release, wiring_facts
 from gridlayers.results.store import ResultStore
-from gridlayers.scenarios.schema import Scenario
+from gridlayers.scenarios.schema import OutputConfig, Scenario
+from gridlayers.simulators.feeder import BRANCH_OUTPUTS, DETAIL_OUTPUTS
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
 from gridlayers.simulators.market import RECORD_ATTR
 from gridlayers.simulators.serve import KINDS, command
@@ -186,7 +188,22 @@ def _wire(
         bus_voltages=scenario.output.bus_voltages,
         on_interval=on_interval,
     ).Collector(sources=sources)
-    _connect(world, paradigm, feeders, aggs, dsos, tso, collector)
+    _connect(world, paradigm, feeders, aggs, dsos, tso, collector, scenario.output)
+
+
+def collector_outputs(output: OutputConfig) -> tuple[list[str], list[str]]:
+    """Return the feeder and aggregator attributes the collector needs for ``output``.
+
+    Per-element outputs (bus voltages, branch loadings, per-device dispatch) are
+    connected only when stored, so a run without them never builds them.
+    """
+    feeder = [a for a in FEEDER_OUTPUTS if a not in DETAIL_OUTPUTS]
+    if output.bus_voltages:
+        feeder.append("Vm[pu]")
+    if output.branch_loading:
+        feeder += BRANCH_OUTPUTS
+    aggregator = AGGREGATOR_OUTPUTS + (DEVICE_ATTRS if output.device_dispatch else [])
+    return feeder, aggregator
 
 
 def _starter(world: mosaik.World, common: dict[str, Any], partition: int | None):
@@ -219,14 +236,16 @@ def _connect(
     dsos: dict,
     tso: Any,
     collector: Any,
+    output: OutputConfig,
 ) -> None:
     shifted = {"time_shifted": 1}
+    feeder_outputs, aggregator_outputs = collector_outputs(output)
     for feeder in feeders.values():
-        world.connect(feeder, collector, *FEEDER_OUTPUTS)
+        world.connect(feeder, collector, *feeder_outputs)
         world.connect(feeder, tso, "P_import[MW]")  # real-time stage
     for lda, agg in aggs.values():
         world.connect(agg, feeders[lda], "DER_P[MW]")
-        world.connect(agg, collector, *AGGREGATOR_OUTPUTS)
+        world.connect(agg, collector, *aggregator_outputs)
         world.connect(agg, dsos[lda], "offers")
         world.connect(dsos[lda], agg, "setpoints[MW]", **shifted)
         if paradigm == "minimal_dso":

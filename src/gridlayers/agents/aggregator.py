@@ -7,7 +7,8 @@ the DSO forecasts into the LDA's import and passes back unchanged. Under ``minim
 portfolio award arrives at ``t0+1`` and is split in merit order (``proposed``),
 without network knowledge. Final ``setpoints`` (from the DSO) arrive at ``t0+2``:
 devices are dispatched under *actual* conditions and the realised injections go to
-the feeder (``DER_P[MW]``).
+the feeder (``DER_P[MW]``). With ``output.device_dispatch`` the dispatch is also
+reported per device (``der_devices``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 from gridlayers.agents import PHASE_OFFER
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.der import Aggregator
+from gridlayers.der.base import Device
+from gridlayers.der.conditions import DeviceConditions
 from gridlayers.der.curves import merge_bid_curves
 from gridlayers.domain import BidCurve
 from gridlayers.lda import LDAModel
@@ -32,8 +35,10 @@ from gridlayers.simulators.codec import encode_curve, first_value
 PORTFOLIO_BLOCKS = 10
 #: What the collector stores per aggregator and interval (see :meth:`AggregatorSim._dispatch`).
 RECORD_ATTRS = ["der_report"]
+#: Per-device dispatch for the collector, produced only with ``output.device_dispatch``.
+DEVICE_ATTRS = ["der_devices"]
 ATTRS = ["offers", "portfolio", "awards", "setpoints[MW]", "proposed[MW]", "DER_P[MW]"]
-ATTRS += RECORD_ATTRS
+ATTRS += RECORD_ATTRS + DEVICE_ATTRS
 
 META: Meta = {
     "api_version": "3.0",
@@ -56,6 +61,10 @@ class AggregatorSim(RunSimulator):
     def __init__(self) -> None:
         super().__init__(META)
         self._entities: dict[str, _Entity] = {}
+
+    def setup(self) -> None:
+        """Read whether the dispatch is also reported per device (``output.device_dispatch``)."""
+        self._per_device = bool(self._scenario["output"]["device_dispatch"])
 
     def create(self, num: int, model: str, *, lda: str, aggregator: str) -> list[CreateResult]:
         """Create the entity of aggregator ``aggregator`` in LDA ``lda``."""
@@ -107,15 +116,19 @@ class AggregatorSim(RunSimulator):
         ``offer_cost_usd`` the as-offered cost of the set-points (what the offers claimed);
         ``stored_start_mwh``/``stored_end_mwh`` the devices' stored energy before and after;
         ``setpoint_mw``/``realised_mw`` the summed set-points and realised injections (MW).
+        With ``output.device_dispatch``, ``der_devices`` has the same per device (see
+        :func:`_device_columns`).
         """
         iv = ent.lda.interval(k)
         actual, forecast = ent.lda.conditions(k, "actual"), ent.lda.conditions(k, "forecast")
         devices = ent.aggregator.devices
         stored_start = sum(d.stored_energy_mwh for d in devices)
-        realised, report = {}, dict.fromkeys(
+        realised: dict[str, float] = {}
+        report = dict.fromkeys(
             ("cost_usd", "offer_cost_usd", "energy_mwh", "curtailed_mwh", "setpoint_mw"), 0.0
         )
         hours = iv.hours
+        dispatched: list[tuple[Device, float, float]] | None = [] if self._per_device else None
         for dev in devices:
             offer = ent.offers[dev.device_id]
             p_set = min(max(float(setpoints[dev.device_id]), offer.p_min_mw), offer.p_max_mw)
@@ -126,10 +139,14 @@ class AggregatorSim(RunSimulator):
             report["energy_mwh"] += result.energy_mwh
             report["curtailed_mwh"] += result.curtailed_mwh
             report["setpoint_mw"] += p_set
+            if dispatched is not None:
+                dispatched.append((dev, p_set, result.p_mw))
         report["realised_mw"] = sum(realised.values())
         report["stored_start_mwh"] = stored_start
         report["stored_end_mwh"] = sum(d.stored_energy_mwh for d in devices)
         ent.out.update({"DER_P[MW]": realised, "der_report": report})
+        if dispatched is not None:
+            ent.out["der_devices"] = _device_columns(dispatched, actual)
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the outputs produced in the last step (event-based: nothing else)."""
@@ -137,3 +154,37 @@ class AggregatorSim(RunSimulator):
             eid: {a: self._entities[eid].out[a] for a in attrs if a in self._entities[eid].out}
             for eid, attrs in outputs.items()
         }
+
+
+def _device_columns(
+    dispatched: list[tuple[Device, float, float]], actual: dict[str, DeviceConditions]
+) -> dict[str, list[Any]]:
+    """Per-device dispatch of one interval, column-wise (the collector's ``device_interval``).
+
+    Parameters
+    ----------
+    dispatched : list of (Device, float, float)
+        Each device (after its dispatch), its final set-point and its realised
+        injection (MW, injection positive).
+    actual : dict of str to DeviceConditions
+        The interval's actual conditions per device id.
+
+    Returns
+    -------
+    dict of str to list
+        ``device``, ``kind``, ``setpoint_mw``, ``realised_mw``, ``available_mw`` (what
+        the actual conditions made available, MW; ``None`` but for PV) and
+        ``stored_mwh`` (stored energy at the end of the interval, MWh; ``None`` for
+        devices that store nothing), one entry per device in the aggregator's order.
+
+    """
+    return {
+        "device": [dev.device_id for dev, _, _ in dispatched],
+        "kind": [dev.kind for dev, _, _ in dispatched],
+        "setpoint_mw": [p_set for _, p_set, _ in dispatched],
+        "realised_mw": [p for _, _, p in dispatched],
+        "available_mw": [dev.available_mw(actual[dev.device_id]) for dev, _, _ in dispatched],
+        "stored_mwh": [
+            dev.stored_energy_mwh if dev.stores_energy else None for dev, _, _ in dispatched
+        ],
+    }

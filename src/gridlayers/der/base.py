@@ -54,6 +54,9 @@ class Device(ABC):
     #: Upper bound on the number of blocks of this device's offers (pyomo block size).
     max_offer_blocks: ClassVar[int] = 2
     kind: ClassVar[str] = "device"
+    #: Whether the device holds energy for later use (PV does not; its
+    #: :attr:`stored_energy_mwh` is always 0).
+    stores_energy: ClassVar[bool] = True
 
     def __init__(self, device_id: str, bus: int, strategy: OfferStrategy | None = None) -> None:
         from gridlayers.der.strategies import TruthfulStrategy
@@ -78,6 +81,14 @@ class Device(ABC):
         midnight (positive when it consumed ahead of its baseline); EV fleet:
         grid-side energy drawn for sessions that have not departed yet; PV: 0.
         """
+
+    def available_mw(self, cond: DeviceConditions) -> float | None:
+        """Return the power (MW) ``cond`` makes available to inject, whatever the set-point.
+
+        ``None`` for devices whose output is not limited by an exogenous resource (the
+        default); PV returns its available power.
+        """
+        return None
 
     @abstractmethod
     def feasible_range(self, interval: Interval, cond: DeviceConditions) -> tuple[float, float]:

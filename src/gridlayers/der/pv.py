@@ -68,6 +68,7 @@ class PVPlant(Device):
 
     max_offer_blocks: ClassVar[int] = 1
     kind: ClassVar[str] = "pv"
+    stores_energy: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -58,6 +58,12 @@ class ACSolution:
         Per ``net.line`` / ``net.trafo`` row, as pandapower's ``res_*.loading_percent``.
     line_pl_mw, trafo_pl_mw : ndarray
         Active losses per line / transformer, MW.
+    line_p_from_mw, line_q_from_mvar : ndarray
+        Flow into each line at its from bus, MW / Mvar (pandapower's
+        ``res_line.p_from_mw``/``q_from_mvar``; 0 out of service).
+    trafo_p_hv_mw, trafo_q_hv_mvar : ndarray
+        Flow into each transformer at its high-voltage bus, MW / Mvar (pandapower's
+        ``res_trafo.p_hv_mw``/``q_hv_mvar``; 0 out of service).
 
     """
 
@@ -71,6 +77,10 @@ class ACSolution:
     trafo_loading_percent: np.ndarray
     line_pl_mw: np.ndarray
     trafo_pl_mw: np.ndarray
+    line_p_from_mw: np.ndarray
+    line_q_from_mvar: np.ndarray
+    trafo_p_hv_mw: np.ndarray
+    trafo_q_hv_mvar: np.ndarray
 
 
 class ACPowerFlow:
@@ -290,12 +300,13 @@ class ACPowerFlow:
         i_f = np.abs(sf) / (vm[self._f] * self._kv_f) / _SQRT3
         i_t = np.abs(st) / (vm[self._t] * self._kv_t) / _SQRT3
         loss = (sf + st).real
-        loading, losses = {}, {}
+        loading, losses, flow = {}, {}, {}
         for table in ("line", "trafo"):
             rows, live = self._rows[table]
             # out of service: no current, loading NaN (as pandapower reports it)
             i_ft = np.where(live[:, None], np.column_stack([i_f[rows], i_t[rows]]), np.nan)
             losses[table] = np.where(live, loss[rows], 0.0)
+            flow[table] = np.where(live, sf[rows], 0.0)  # from bus (a trafo's HV bus), MVA
             if table == "line":
                 loading[table] = i_ft.max(axis=1) / self._line_i_max * 100.0
             else:
@@ -312,6 +323,10 @@ class ACPowerFlow:
             trafo_loading_percent=loading["trafo"],
             line_pl_mw=losses["line"],
             trafo_pl_mw=losses["trafo"],
+            line_p_from_mw=flow["line"].real,
+            line_q_from_mvar=flow["line"].imag,
+            trafo_p_hv_mw=flow["trafo"].real,
+            trafo_q_hv_mvar=flow["trafo"].imag,
         )
 
 

@@ -48,6 +48,12 @@ class FeederResult:
         Voltage magnitude per bus (indexed like ``net.bus``; NaN if not converged or isolated).
     line_loading_percent, trafo_loading_percent : Series
         Loading per line / transformer in percent of rating.
+    line_p_from_mw, line_q_from_mvar : ndarray
+        Flow into each line at its from bus, MW / Mvar, per ``net.line`` row
+        (pandapower's ``res_line.p_from_mw``/``q_from_mvar``; NaN if not converged).
+    trafo_p_hv_mw, trafo_q_hv_mvar : ndarray
+        Flow into each transformer at its high-voltage bus, MW / Mvar, per ``net.trafo``
+        row (pandapower's ``res_trafo.p_hv_mw``/``q_hv_mvar``; NaN if not converged).
     vm_min_pu, vm_max_pu, max_loading_percent : float
         Extremes over the feeder (NaN if not converged).
     voltage_violations, thermal_violations : int
@@ -68,6 +74,10 @@ class FeederResult:
     max_loading_percent: float
     voltage_violations: int
     thermal_violations: int
+    line_p_from_mw: np.ndarray
+    line_q_from_mvar: np.ndarray
+    trafo_p_hv_mw: np.ndarray
+    trafo_q_hv_mvar: np.ndarray
 
 
 class Feeder:
@@ -163,6 +173,7 @@ class Feeder:
             sol.vm_pu,
             sol.line_loading_percent,
             sol.trafo_loading_percent,
+            (sol.line_p_from_mw, sol.line_q_from_mvar, sol.trafo_p_hv_mw, sol.trafo_q_hv_mvar),
         )
 
     def _solve(self) -> tuple[bool, bool]:
@@ -188,6 +199,7 @@ class Feeder:
         net = self.net
         if not converged:
             nan_bus = pd.Series(np.nan, index=net.bus.index)
+            nan_line, nan_trafo = np.full(len(net.line), np.nan), np.full(len(net.trafo), np.nan)
             p_est = _in_service_sum(net, "load", "p_mw") - _in_service_sum(net, "sgen", "p_mw")
             p_est += _in_service_sum(net, "storage", "p_mw")
             q_est = _in_service_sum(net, "load", "q_mvar") - _in_service_sum(net, "sgen", "q_mvar")
@@ -205,6 +217,10 @@ class Feeder:
                 np.nan,
                 0,
                 0,
+                nan_line,
+                nan_line,
+                nan_trafo,
+                nan_trafo,
             )
         return self._converged(
             retried,
@@ -214,6 +230,12 @@ class Feeder:
             net.res_bus.vm_pu.to_numpy(float),
             net.res_line.loading_percent.to_numpy(float),
             net.res_trafo.loading_percent.to_numpy(float),
+            (
+                net.res_line.p_from_mw.to_numpy(float),
+                net.res_line.q_from_mvar.to_numpy(float),
+                net.res_trafo.p_hv_mw.to_numpy(float),
+                net.res_trafo.q_hv_mvar.to_numpy(float),
+            ),
         )
 
     def _converged(
@@ -225,8 +247,13 @@ class Feeder:
         vm_pu: np.ndarray,
         line_loading: np.ndarray,
         trafo_loading: np.ndarray,
+        flows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ) -> FeederResult:
-        """Build a converged result from per-bus / per-branch arrays (net row order)."""
+        """Build a converged result from per-bus / per-branch arrays (net row order).
+
+        ``flows`` are the line ``p_from_mw``, ``q_from_mvar`` and transformer ``p_hv_mw``,
+        ``q_hv_mvar`` arrays.
+        """
         net, lim = self.net, self.limits
         vm_valid = vm_pu[~np.isnan(vm_pu)]
         loadings = np.concatenate([line_loading, trafo_loading])
@@ -245,6 +272,10 @@ class Feeder:
             max_loading_percent=float(loadings.max()) if len(loadings) else 0.0,
             voltage_violations=int(((vm_valid < lim.vm_min_pu) | (vm_valid > lim.vm_max_pu)).sum()),
             thermal_violations=int((loadings > lim.max_loading_percent).sum()),
+            line_p_from_mw=flows[0],
+            line_q_from_mvar=flows[1],
+            trafo_p_hv_mw=flows[2],
+            trafo_q_hv_mvar=flows[3],
         )
 
 

@@ -89,6 +89,14 @@ OPERATION = (
         grid.bus_voltage,
     ),
     FigureSpec(
+        "branch_loading",
+        "Branch loading",
+        "branch_interval: loading of every feeder line and transformer over time, % of "
+        "its rating (transformers first, then lines by pandapower index); the colour range "
+        "reaches at least the LDAs' loading limit (ldas[].limits.max_loading_percent).",
+        grid.branch_loading,
+    ),
+    FigureSpec(
         "violations",
         "Limit violations and events over time",
         "feeder_interval: buses outside their voltage band and branches above their "

@@ -1,7 +1,8 @@
-"""Report figures of the distribution side: DLMPs, voltages, violations, DER.
+"""Report figures of the distribution side: DLMPs, voltages, branch loading, violations, DER.
 
-Voltages are pu, DLMPs $/MWh, DER energy and curtailment MWh per interval, violations
-count buses or branches outside their limits in one interval (AC power flow).
+Voltages are pu, branch loadings % of rating, DLMPs $/MWh, DER energy and curtailment MWh
+per interval, violations count buses or branches outside their limits in one interval (AC
+power flow).
 """
 
 from __future__ import annotations
@@ -159,6 +160,61 @@ def bus_voltage(run: RunResults) -> Figure | str:
             if j == 0:
                 ax.set_ylabel("feeder bus")
     fig.colorbar(image, ax=axes, label="voltage [pu] (colour range: the voltage limits)")
+    return fig
+
+
+def loading_limits(run: RunResults) -> dict[str, float]:
+    """``{lda: max_loading_percent}`` from the resolved scenario (empty if absent)."""
+    out = {}
+    for lda in (run.scenario or {}).get("ldas") or []:
+        limits = lda.get("limits") or {}
+        if "max_loading_percent" in limits:
+            out[lda["name"]] = float(limits["max_loading_percent"])
+    return out
+
+
+def _branch_order(labels: pd.Series) -> pd.Categorical:
+    """Return branch labels as a categorical: transformers first, then lines, by index.
+
+    Labels are ``trafo:<index>`` and ``line:<index>``; ordering by pandapower index keeps
+    a feeder's branches in their order on the axis (not ``line:10`` before ``line:2``).
+    """
+
+    def key(name: str) -> tuple[int, str, int]:
+        kind, _, index = name.partition(":")
+        return (kind != "trafo", kind, int(index) if index.isdigit() else -1)
+
+    return pd.Categorical(labels, categories=sorted(labels.unique(), key=key))
+
+
+def branch_loading(run: RunResults) -> Figure | str:
+    """Draw every feeder branch's loading over time (%), LDAs in rows, paradigms in columns."""
+    rows = run["branch_interval"]
+    if empty(rows, "loading_percent"):
+        return "branch_interval is empty (stored only with output.branch_loading: true)"
+    names = [p for p in run.paradigms if p in set(rows["paradigm"])]
+    ldas = list(dict.fromkeys(rows["lda"]))
+    limits = loading_limits(run)
+    high = max([*limits.values(), float(rows["loading_percent"].max())])
+    minutes = interval_minutes(run)
+    fig, axes = new_figure("Branch loading", len(ldas), len(names), sharex=True)
+    image = None
+    for i, lda in enumerate(ldas):
+        this = rows[rows["lda"] == lda]
+        this = this.assign(branch=_branch_order(this["branch"]))
+        for j, p in enumerate(names):
+            ax = axes[i, j]
+            sub = this[this["paradigm"] == p]
+            if sub.empty:
+                ax.set_axis_off()
+                continue
+            image = heatmap(ax, sub, "branch", "loading_percent", minutes, vmin=0.0, vmax=high)
+            ax.set_title(f"{lda}, {label(p)}", fontsize="medium")
+            time_axis(ax, maxticks=4)
+            if j == 0:
+                ax.set_ylabel("feeder branch")
+    note = f" (colour range: 0 to at least the limit, {max(limits.values()):g} %)" if limits else ""
+    fig.colorbar(image, ax=axes, label=f"loading [% of rating]{note}")
     return fig
 
 

@@ -10,10 +10,14 @@ power MW, energy MWh, prices $/MWh:
 ``market_interval``  forward and real-time clearing, realised generation, payments
 ``lmp``              forward and real-time LMP per transmission bus
 ``bus_voltage``      voltage per feeder bus (pu), if enabled
+``branch_interval``  loading (%) and from-bus flow (MW, Mvar) per feeder line and
+                     transformer, if enabled
 ``interface_interval`` cleared and realised interchange per LDA (injection positive),
                      its forward and real-time LMP and two-settlement payments
 ``participant_interval`` cleared injection per market participant (DSO, aggregator)
 ``aggregator_interval`` true DER cost, as-offered cost, energy, curtailment, stored energy
+``device_interval``  set-point, realised injection (MW), PV availability (MW) and stored
+                     energy (MWh) per DER device, if enabled
 ``dso_interval``     redispatch cost ($), predicted violations, DLMP statistics per LDA
 ``feeder_slack``     Total TSO: slack the TSO's feeder models used (pu, MVA)
 ``event``            non-converged power flows, infeasible DSOs, slack use, failures
@@ -54,6 +58,10 @@ CREATE TABLE IF NOT EXISTS lmp (
 CREATE TABLE IF NOT EXISTS bus_voltage (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, bus INTEGER, vm_pu DOUBLE
 );
+CREATE TABLE IF NOT EXISTS branch_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, branch VARCHAR,
+    loading_percent DOUBLE, p_from_mw DOUBLE, q_from_mvar DOUBLE
+);
 CREATE TABLE IF NOT EXISTS interface_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
     cleared_injection_mw DOUBLE, realised_injection_mw DOUBLE,
@@ -68,6 +76,11 @@ CREATE TABLE IF NOT EXISTS aggregator_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, aggregator VARCHAR,
     der_cost_usd DOUBLE, offer_cost_usd DOUBLE, der_energy_mwh DOUBLE, curtailed_mwh DOUBLE,
     setpoint_mw DOUBLE, realised_mw DOUBLE, stored_start_mwh DOUBLE, stored_end_mwh DOUBLE
+);
+CREATE TABLE IF NOT EXISTS device_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, aggregator VARCHAR,
+    device VARCHAR, kind VARCHAR, setpoint_mw DOUBLE, realised_mw DOUBLE, available_mw DOUBLE,
+    stored_mwh DOUBLE
 );
 CREATE TABLE IF NOT EXISTS dso_interval (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR,
@@ -92,9 +105,11 @@ TABLES = (
     "market_interval",
     "lmp",
     "bus_voltage",
+    "branch_interval",
     "interface_interval",
     "participant_interval",
     "aggregator_interval",
+    "device_interval",
     "dso_interval",
     "feeder_slack",
     "event",

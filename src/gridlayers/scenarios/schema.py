@@ -392,6 +392,22 @@ class OutputConfig(_Strict):
     bus_voltages: bool = Field(
         True, description="Store every feeder bus voltage of every interval (larger results)."
     )
+    branch_loading: bool = Field(
+        False,
+        description=(
+            "Store the loading (% of rating) and from-bus flow (MW, Mvar) of every feeder "
+            "line and transformer of every interval, from the AC power flow (table "
+            "branch_interval; larger results)."
+        ),
+    )
+    device_dispatch: bool = Field(
+        False,
+        description=(
+            "Store every DER device's final set-point, realised injection (MW), PV "
+            "availability (MW) and stored energy (MWh) of every interval (table "
+            "device_interval; larger results)."
+        ),
+    )
     flexibility_probe: bool = Field(
         False,
         description=(

@@ -2,9 +2,11 @@
 
 Event-based: it steps whenever any source publishes, and files each output under the
 interval ``time // interval_s``. Always in-process (it holds the open database). A
-step hands its rows to the store in bulk, one append per table (bus voltages and LMPs
-column-wise); the store buffers and writes them in batches (see
-:class:`~gridlayers.results.store.ResultStore`). It is created with an explicit map
+step hands its rows to the store in bulk, one append per table (bus voltages, branch
+loadings, per-device dispatch and LMPs column-wise); the store buffers and writes them
+in batches (see :class:`~gridlayers.results.store.ResultStore`). Per-element outputs
+are stored when they arrive, i.e. when :func:`gridlayers.cosim.collector_outputs`
+connected them. It is created with an explicit map
 from each source's full id to ``[kind, name]`` (``feeder``/LDA, ``market``/tso,
 ``aggregator``/``lda.aggregator``, ``dso``/LDA).
 """
@@ -144,11 +146,28 @@ class Collector(mosaik_api_v3.Simulator):
                 "bus_voltage",
                 dict(**key, lda=lda, bus=[int(b) for b in vm], vm_pu=list(vm.values())),
             )
+        if "Branch_loading[%]" in v:  # connected with output.branch_loading
+            self._branches(v, lda, key)
         stored = self._stored.setdefault(key["interval"], set())
         stored.add(lda)
         if len(stored) == self._feeders:  # every feeder of the interval is stored
             del self._stored[key["interval"]]
             self._completed.append(key["interval"])
+
+    def _branches(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
+        """Store one row per feeder branch, column-wise (``branch_interval``)."""
+        loading, p, q = v["Branch_loading[%]"], v["Branch_P_from[MW]"], v["Branch_Q_from[MVAr]"]
+        self._store.append_columns(
+            "branch_interval",
+            dict(
+                **key,
+                lda=lda,
+                branch=list(loading),
+                loading_percent=list(loading.values()),
+                p_from_mw=[p[b] for b in loading],
+                q_from_mvar=[q[b] for b in loading],
+            ),
+        )
 
     def _market(self, v: dict[str, Any], _name: str, key: dict[str, Any]) -> None:
         """Store the interval's two-settlement record (see ``MarketSim._record``)."""
@@ -263,6 +282,11 @@ class Collector(mosaik_api_v3.Simulator):
                 )
             ],
         )
+        if "der_devices" in v:  # connected with output.device_dispatch: one row per device
+            self._store.append_columns(
+                "device_interval",
+                dict(**key, lda=lda, aggregator=aggregator, **v["der_devices"]),
+            )
 
     def _dso(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         if "dso_report" not in v:

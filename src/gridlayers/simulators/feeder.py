@@ -8,7 +8,8 @@ FeederSim is event-based: a feeder steps when its aggregators' realised DER inje
 (``DER_P[MW]``, a ``{device id: MW}`` dict per aggregator); an LDA without DER steps
 on its own at the dispatch phase of every interval. Outputs carry their unit in the
 attribute name. ``P_import[MW]`` is the realised flow from the transmission bus into
-the LDA (positive: the LDA draws power).
+the LDA (positive: the LDA draws power). The per-element outputs (``Vm[pu]`` per bus,
+:data:`BRANCH_OUTPUTS` per line and transformer) are built only when requested.
 """
 
 from __future__ import annotations
@@ -31,6 +32,35 @@ from gridlayers.lda import LDAModel
 from gridlayers.scenarios.schema import LimitsConfig
 from gridlayers.simulators.base import RunSimulator
 
+
+def _per_branch(
+    r: FeederResult, line: pd.Series | np.ndarray, trafo: pd.Series | np.ndarray
+) -> dict[str, float]:
+    """``{"line:<index>" | "trafo:<index>": value}`` for every branch with a loading.
+
+    ``line``/``trafo`` are per ``net.line``/``net.trafo`` row; branches without a loading
+    (out of service, or a power flow that did not converge) are left out.
+    """
+    out: dict[str, float] = {}
+    for kind, loading, values in (
+        ("line", r.line_loading_percent, line),
+        ("trafo", r.trafo_loading_percent, trafo),
+    ):
+        valid = ~np.isnan(loading.to_numpy())
+        labels = [f"{kind}:{i}" for i in loading.index[valid].tolist()]
+        out.update(zip(labels, np.asarray(values)[valid].tolist(), strict=True))
+    return out
+
+
+#: Per-branch outputs (``{"line:<index>" | "trafo:<index>": value}``), with
+#: ``output.branch_loading``: loading (% of rating) and flow into the branch at its
+#: from bus (a transformer's high-voltage bus).
+BRANCH_OUTPUTS: dict[str, Any] = {
+    "Branch_loading[%]": lambda r: _per_branch(r, r.line_loading_percent, r.trafo_loading_percent),
+    "Branch_P_from[MW]": lambda r: _per_branch(r, r.line_p_from_mw, r.trafo_p_hv_mw),
+    "Branch_Q_from[MVAr]": lambda r: _per_branch(r, r.line_q_from_mvar, r.trafo_q_hv_mvar),
+}
+
 #: Output attribute -> function reading it from a FeederResult.
 OUTPUTS: dict[str, Any] = {
     "P_import[MW]": lambda r: r.p_import_mw,
@@ -44,7 +74,10 @@ OUTPUTS: dict[str, Any] = {
     "converged[-]": lambda r: r.converged,
     "retried[-]": lambda r: r.retried,
     "Vm[pu]": lambda r: {str(b): float(v) for b, v in r.vm_pu.dropna().items()},
+    **BRANCH_OUTPUTS,
 }
+#: Per-element outputs: connected only when the scenario stores them (``output``).
+DETAIL_OUTPUTS = ("Vm[pu]", *BRANCH_OUTPUTS)
 
 META: Meta = {
     "api_version": "3.0",
@@ -106,7 +139,7 @@ STANDALONE_META: Meta = {
         "Feeder": {
             "public": True,
             "params": ["simbench", "json", "sgen_scaling", "load_scaling"],
-            "attrs": [a for a in OUTPUTS if a != "Vm[pu]"],
+            "attrs": [a for a in OUTPUTS if a not in DETAIL_OUTPUTS],
         },
         "Bus": {
             "public": False,
