@@ -13,7 +13,9 @@ point and paradigm: DER count, seconds per interval after the first (the margina
 cost the scaling claim is about), the first interval (model building included), the
 TSO problem size (variables, constraints of the forward clearing), values exchanged
 across T–D interfaces per interval, and peak resident memory. Ratios Total TSO / Total
-DSO per point are printed at the end.
+DSO per point are printed at the end. ``--partitions N`` runs each point's LDA simulators
+in N partitions of subprocesses (peak memory then summed over the process tree, sampled
+every 0.5 s).
 """
 
 from __future__ import annotations
@@ -32,8 +34,16 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
 PARADIGMS = ("total_tso", "minimal_dso", "total_dso")
 
 
-def point(n_ldas: int, der_share: float, intervals: int, paradigm: str, units: int = 1) -> dict:
-    """Run one point in this process and return its measurements."""
+def point(
+    n_ldas: int, der_share: float, intervals: int, paradigm: str, units: int = 1, parts: int = 0
+) -> dict:
+    """Run one point in this process and return its measurements.
+
+    ``parts`` > 0 runs the LDA simulators in that many partitions of subprocesses
+    (``simulators.lda: cmd``); peak memory is then sampled over the whole process tree.
+    """
+    from bench_year import TreeMemory
+
     from gridlayers.runner import run_scenario
     from gridlayers.scenarios import load_scenario
     from gridlayers.scenarios.schema import Scenario
@@ -47,7 +57,11 @@ def point(n_ldas: int, der_share: float, intervals: int, paradigm: str, units: i
     data["horizon"] = {"start": "2016-06-01 10:00", "intervals": intervals, "interval_min": 15}
     data["paradigms"] = [paradigm]
     data["output"]["bus_voltages"] = False
+    if parts:
+        data["simulators"] = {**data.get("simulators", {}), "lda": "cmd", "partitions": parts}
     scenario = Scenario.model_validate(data)
+    tree = TreeMemory()
+    tree.start()
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -71,7 +85,9 @@ def point(n_ldas: int, der_share: float, intervals: int, paradigm: str, units: i
         "tso_variables": kpis.get("tso_variables"),
         "tso_constraints": kpis.get("tso_constraints"),
         "values_per_interval": kpis.get("interface_values_exchanged", 0) / intervals,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, tree.peak_rss)
+        / 1024,
+        "partitions": parts,
     }
 
 
@@ -84,6 +100,9 @@ def main() -> None:
     parser.add_argument(
         "--devices-per-bus", type=int, default=1, help="DER per chosen bus (same totals)"
     )
+    parser.add_argument(
+        "--partitions", type=int, default=0, help="LDA simulators in N subprocess partitions"
+    )
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--svg", type=Path, help="write the curve as an SVG plot")
     parser.add_argument("--from-csv", type=Path, help="only plot an earlier --csv (no runs)")
@@ -92,7 +111,8 @@ def main() -> None:
     if args.point:
         n, share, paradigm = args.point
         units = args.devices_per_bus
-        print(json.dumps(point(int(n), float(share), args.intervals, paradigm, units)))
+        row = point(int(n), float(share), args.intervals, paradigm, units, args.partitions)
+        print(json.dumps(row))
         return
     if args.from_csv:
         with args.from_csv.open() as f:
@@ -110,6 +130,7 @@ def main() -> None:
             for paradigm in args.paradigms:
                 cmd = [sys.executable, __file__, "--intervals", str(args.intervals)]
                 cmd += ["--devices-per-bus", str(args.devices_per_bus)]
+                cmd += ["--partitions", str(args.partitions)]
                 cmd += ["--point", str(n), str(share), paradigm]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 try:
