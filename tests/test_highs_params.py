@@ -9,7 +9,7 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.core.expr.numeric_expr import NPV_SumExpression
 
-from gridlayers.highs import freeze_structure, persistent_highs
+from gridlayers.highs import freeze_structure, persistent_highs, run
 from gridlayers.highs_params import compile_values, store_floats
 
 
@@ -199,3 +199,25 @@ def test_store_floats_checks_like_store_values():
         store_floats(m.a, {2: math.nan})
     with pytest.raises(KeyError):
         store_floats(m.a, {99: 1.0})
+
+
+def test_time_limit_counts_from_each_run_not_from_the_first():
+    """HiGHS compares ``time_limit`` with its run time summed over all runs: a long
+    co-simulation's market (60 s limit) would fail every clearing once it had cleared
+    for 60 s in total. ``run`` sets the limit anew from each run."""
+    m = _model()
+    solver = persistent_highs()
+    solver.config.time_limit = 0.05  # s, per solve
+    solver.solve(m)
+    updater = freeze_structure(solver)
+    highs = updater.highs
+    rng = np.random.default_rng(5)
+    runs = 0
+    while highs.getRunTime() < 0.2 and runs < 200_000:  # 4x the limit in total
+        _perturb(m, rng)
+        updater.push()
+        highs.clearSolver()  # a solve that iterates (HiGHS checks the limit as it works)
+        status = run(solver)
+        assert status.name == "kOptimal", (runs, highs.getRunTime())
+        runs += 1
+    assert highs.getRunTime() >= 0.2

@@ -133,7 +133,13 @@ def run(solver: Any) -> Any:
     Notes
     -----
     HiGHS keeps the options pyomo set on it at the last ``solve`` (pyomo sets them on
-    the same object every time), so this is the solve pyomo's ``solve`` would run. The
+    the same object every time), so this is the solve pyomo's ``solve`` would run, with
+    one difference: HiGHS (1.16) compares ``time_limit`` with the instance's run time
+    summed over *all* its runs, so a fixed limit would fail every solve of a long
+    co-simulation once the solver had worked that long in total (e.g. a 60 s market
+    limit after ~7,000 intervals of a year). The limit (``solver.config.time_limit``, s)
+    is therefore set anew before each run, counted from then. Use :func:`pyomo_solve`
+    for a solve through pyomo after the first one. The
     solution is stored where pyomo keeps it, so its ``_get_duals`` and
     :meth:`~gridlayers.highs_params.ParamUpdater.load_vars` read it.
 
@@ -143,9 +149,28 @@ def run(solver: Any) -> Any:
     last = solver._last_results_object  # noqa: SLF001
     if last is not None:
         last.solution_loader.invalidate()
+    limit = solver.config.time_limit
+    if limit is not None:  # HiGHS checks it against its run time summed over all runs
+        highs.setOptionValue("time_limit", highs.getRunTime() + float(limit))
     highs.run()
     solver._sol = highs.getSolution()  # noqa: SLF001 - as pyomo's _postsolve
     return highs.getModelStatus()
+
+
+def pyomo_solve(solver: Any, model: Any) -> Any:
+    """``solver.solve(model)`` (no solution loaded, no exception on failure), time limit from now.
+
+    For re-solves through pyomo after the first solve (e.g. with changed options): pyomo
+    sets ``time_limit`` as given, which HiGHS would count from the instance's first run
+    (see :func:`run`). Returns pyomo's results.
+    """
+    limit, highs = solver.config.time_limit, solver._solver_model  # noqa: SLF001
+    if limit is not None and highs is not None:
+        solver.config.time_limit = highs.getRunTime() + float(limit)
+    try:
+        return solver.solve(model, load_solutions=False, raise_exception_on_nonoptimal_result=False)
+    finally:
+        solver.config.time_limit = limit
 
 
 def column(solver: Any, var: Any) -> int:

@@ -23,7 +23,13 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.common.util import NoDualsError
 
 from gridlayers.domain.bid_curve import BidCurve
-from gridlayers.highs import freeze_structure, persistent_highs, run, termination_condition
+from gridlayers.highs import (
+    freeze_structure,
+    persistent_highs,
+    pyomo_solve,
+    run,
+    termination_condition,
+)
 from gridlayers.highs_params import ParamUpdater, store_floats
 from gridlayers.market.model import MarketExtension, build_market_model
 from gridlayers.market.network import extract_dc_network
@@ -297,9 +303,7 @@ class TransmissionMarket:
         options = self._solver.config.solver_options
         options["qp_regularization_value"] = FALLBACK_QP_REGULARIZATION
         try:
-            res = self._solver.solve(
-                self._model, load_solutions=False, raise_exception_on_nonoptimal_result=False
-            )
+            res = pyomo_solve(self._solver, self._model)
         finally:
             options["qp_regularization_value"] = QP_REGULARIZATION
             highs = self._solver._solver_model  # noqa: SLF001
