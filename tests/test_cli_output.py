@@ -116,16 +116,16 @@ def test_run_verbose_shows_gridlayers_and_mosaik_logs(tiny: Path, tmp_path: Path
 def test_plan_reports_each_phase_and_every_benders_iteration(benders: Path, tmp_path: Path) -> None:
     config = load_plan_scenario(benders).planner
     phases: list[str] = []
-    iterations: list[int] = []
-    summary = plan(
-        config,
-        tmp_path,
-        on_phase=phases.append,
-        on_iteration=lambda k, _line: iterations.append(k),
-    )
+    reports = []
+    summary = plan(config, tmp_path, on_phase=phases.append, on_iteration=reports.append)
     assert phases == list(PLAN_PHASES)
     assert summary["benders_iterations"] > 1
-    assert iterations == list(range(1, summary["benders_iterations"] + 1))
+    *during, end = reports
+    assert [p.iteration for p in during] == list(range(1, summary["benders_iterations"] + 1))
+    # Incumbent and bound in $bn over the horizon, as in the summary.
+    assert end.objective == pytest.approx(summary["objective_busd"])
+    assert end.bound == pytest.approx(summary["objective_bound_busd"])
+    assert end.gap == pytest.approx(summary["mip_gap"], abs=1e-12)
 
 
 def test_plan_ends_with_its_table_on_a_clean_stdout(benders: Path, tmp_path: Path) -> None:
@@ -135,6 +135,11 @@ def test_plan_ends_with_its_table_on_a_clean_stdout(benders: Path, tmp_path: Pat
     table, last = done.stdout.rstrip().rsplit("\n", 1)
     assert "loop-small: capacity expansion" in table
     assert re.search(r"benders_iterations\s+│\s+\d+", table)
+    assert re.search(r"proven lower bound \[\$bn\]\s+│\s+\d+\.\d{3}", table)
+    assert re.search(r"gap \[%\]\s+│\s+\d+\.\d{3}", table)
+    assert re.search(r"time_limit_s\s+│\s+600", table)
+    # The limit is announced before the solve.
+    assert "loop-small: solve method benders, MIP gap 0.0001, time limit 600 s" in done.stderr
     assert table.rstrip().endswith("┘")  # the table is the last thing before the path
     assert last == f"results: {tmp_path / 'plan_summary.json'}"
     assert "loop-small: planned" in done.stderr  # the bar, at its end

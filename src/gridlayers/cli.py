@@ -223,7 +223,11 @@ def plan(
     scenario: ScenarioArg,
     out_dir: OutOption = None,
     time_limit: Annotated[
-        float | None, typer.Option(help="Solver time limit in seconds (overrides the scenario).")
+        float | None,
+        typer.Option(
+            help="Solver time limit in seconds (overrides the scenario's planner.time_limit_s); "
+            "at the limit the best plan found and its proven bound are written."
+        ),
     ] = None,
     threads: Annotated[
         int | None, typer.Option(help="Solver threads (overrides the scenario).")
@@ -237,12 +241,22 @@ def plan(
     from gridlayers.scenarios.load import load_plan_scenario
 
     ui = setup_output(quiet, verbose)
+    if time_limit is not None and not time_limit > 0:
+        msg = f"error: --time-limit must be a positive number of seconds, got {time_limit}"
+        err.print(msg, markup=False)
+        raise typer.Exit(2)
     try:
         ps = load_plan_scenario(scenario)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     target = out_dir or Path("runs") / f"{ps.name}-plan"
+    limit = time_limit if time_limit is not None else ps.planner.time_limit_s
+    ui.status(
+        f"{ps.name}: solve method {ps.planner.solve_method}, MIP gap {ps.planner.mip_gap:g}, "
+        + ("no time limit" if limit is None else f"time limit {limit:g} s")
+        + " (change it with --time-limit SECONDS)"
+    )
     swallow_highs_banner()
     try:
         summary = _solve_plan(ps.name, ps.planner, target, time_limit, threads, ui)
@@ -269,6 +283,7 @@ def _solve_plan(
     """Run :func:`gridlayers.planner.plan` under a bar of its phases and Benders iterations."""
     from gridlayers.planner import plan as solve_plan
     from gridlayers.planner.api import PLAN_PHASES
+    from gridlayers.planner.solve import SolveProgress
 
     with ui.progress() as bar:
         task = bar.add_task(f"{name}: {PLAN_PHASES[0]}", total=len(PLAN_PHASES))
@@ -278,8 +293,8 @@ def _solve_plan(
             description = f"{name}: {phase}{solver}"
             bar.update(task, completed=PLAN_PHASES.index(phase), description=description)
 
-        def on_iteration(iteration: int, _line: str) -> None:
-            bar.update(task, description=f"{name}: solving, Benders iteration {iteration}")
+        def on_iteration(progress: SolveProgress) -> None:
+            bar.update(task, description=f"{name}: solving, {progress_text(progress)}")
 
         summary = solve_plan(
             config,
@@ -293,6 +308,22 @@ def _solve_plan(
     return summary
 
 
+def progress_text(progress: Any) -> str:
+    """One line of a running plan: iteration, incumbent, proven bound and gap ($bn).
+
+    ``progress`` is a :class:`gridlayers.planner.solve.SolveProgress` in $ billion.
+    """
+    step = "node" if progress.phase == "mip" else "Benders iteration"
+    parts = [f"{step} {progress.iteration}"]
+    plan = "no plan yet" if progress.objective is None else f"plan {progress.objective:.2f} $bn"
+    parts.append(plan)
+    if progress.bound is not None:
+        parts.append(f"bound {progress.bound:.2f} $bn")
+    if progress.gap is not None:
+        parts.append(f"gap {100 * progress.gap:.2f} %")
+    return ", ".join(parts)
+
+
 def _plan_table(name: str, summary: dict[str, Any]) -> Table:
     table = Table(title=f"{name}: capacity expansion plan")
     table.add_column("quantity")
@@ -300,18 +331,29 @@ def _plan_table(name: str, summary: dict[str, Any]) -> Table:
     for key in ("investment_busd", "operation_busd", "externalities_busd", "hard_cost_busd"):
         if summary.get(key) is not None:
             table.add_row(escape(key.replace("_busd", " [$bn]")), f"{summary[key]:.3f}")
+    for key, label in (
+        ("objective_busd", "objective (best plan) [$bn]"),
+        ("objective_bound_busd", "proven lower bound [$bn]"),
+    ):
+        if summary.get(key) is not None:
+            table.add_row(escape(label), f"{summary[key]:.3f}")
+    if summary.get("mip_gap") is not None:
+        table.add_row("gap [%]", f"{100 * summary['mip_gap']:.3f}")
     for tech, mw in sorted((summary.get("capacity_mw") or {}).items()):
         table.add_row(escape(f"new {tech} [MW]"), f"{mw:,.0f}")
     for key, fmt in (
         ("build_seconds", "{:.1f}"),
         ("solve_seconds", "{:.1f}"),
-        ("mip_gap", "{:.2e}"),
+        ("time_limit_s", "{:g}"),
     ):
         if summary.get(key) is not None:
             table.add_row(key, fmt.format(summary[key]))
     if summary.get("solve_method") == "benders":
         table.add_row("benders_iterations", str(summary.get("benders_iterations")))
+        table.add_row("benders_rejected_cuts", str(summary.get("benders_rejected_cuts", 0)))
     table.add_row("termination", str(summary.get("termination")))
+    if summary.get("solver_message"):
+        table.add_row("solver_message", escape(str(summary["solver_message"])))
     return table
 
 

@@ -107,7 +107,11 @@ def load_scale(profile: str, horizon: HorizonConfig) -> np.ndarray:
     Parameters
     ----------
     profile : str
-        SimBench standard load profile name (e.g. ``"hv_mixed1"``) or ``"flat"``.
+        SimBench standard load profile name (e.g. ``"hv_mixed1"``), ``"flat"``, or
+        ``"isone8_day<d>"``: the ISO-NE system net load (load minus existing wind and
+        solar) of day ``d`` of the planner data, hour by hour, over the data's peak-hour
+        load, repeated every day of the horizon
+        (:func:`gridlayers.grid.isone_net.planner_day_profile`).
     horizon : HorizonConfig
         The run's horizon.
 
@@ -119,6 +123,11 @@ def load_scale(profile: str, horizon: HorizonConfig) -> np.ndarray:
     """
     if profile == "flat":
         return np.ones(horizon.intervals)
+    from gridlayers.grid.isone_net import planner_day_quarter_hours, planner_profile_day
+
+    day = planner_profile_day(profile)
+    if day is not None:  # one day of quarter-hours: window() wraps it every day
+        return window(planner_day_quarter_hours(day), horizon)
     year = standard_profile(f"{profile}_pload")
     return window(year / np.max(np.abs(year)), horizon)
 

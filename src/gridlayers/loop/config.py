@@ -48,6 +48,25 @@ class LoopConfig(BaseModel):
             "batteries and flexible load, each sized in proportion to the bus peak (-)."
         ),
     )
+    planned_transmission: bool = Field(
+        False,
+        description=(
+            "Co-simulate each round on the planned ISO-NE system: the transmission net is "
+            "rebuilt from the plan for every planner day (last epoch's fleet, the plan's "
+            "new gas, wind, PV and corridor upgrades, loads grown to the last epoch; "
+            "gridlayers.grid.isone_net). Needs the ISO-NE planner data and the ISO-NE net "
+            "as the scenario's transmission."
+        ),
+    )
+    price_feedback: bool = Field(
+        False,
+        description=(
+            "Feed the zonal price premium operation saw and the plan's own zonal prices "
+            "miss back to the planner, per LDA, planner day and hour, as its "
+            "price_adder_usd_per_mwh (damped). Needs each planner LDA's interface bus to be "
+            "its zone's bus (bus name = zone)."
+        ),
+    )
     min_loss_factor: float = Field(
         0.0, ge=0.0, lt=1.0, description="Lower clip of a measured loss factor (-)."
     )

@@ -31,7 +31,7 @@ from gridlayers.der.config import (
 from gridlayers.grid.networks import network_from_source
 from gridlayers.lda import annual_peak_by_bus
 from gridlayers.planner.config import LDAConfig as PlannerLDA
-from gridlayers.scenarios.schema import LDAConfig, Scenario
+from gridlayers.scenarios.schema import LDAConfig, Scenario, TransmissionConfig
 
 #: DER types the planner decides; the LDA's other DER (e.g. EV fleets) stay as configured.
 PLANNED_TYPES = frozenset({"pv", "battery", "flexible_load"})
@@ -150,6 +150,7 @@ def cosim_scenario(
     paradigm: str,
     day: dt.date,
     name: str,
+    transmission: TransmissionConfig | None = None,
 ) -> Scenario:
     """Return the co-simulation scenario of one planner day under one paradigm.
 
@@ -169,6 +170,9 @@ def cosim_scenario(
         Date whose profiles represent the planner day.
     name : str
         Name of the co-simulation scenario (file-safe).
+    transmission : TransmissionConfig, optional
+        Transmission section of the day (:func:`gridlayers.loop.transmission.day_transmission`);
+        default the scenario's.
 
     Returns
     -------
@@ -208,6 +212,8 @@ def cosim_scenario(
     )
     output = scenario.output.model_copy(update={"flexibility_probe": True, "bus_voltages": False})
     data = scenario.model_dump(mode="python", by_alias=True)
+    if transmission is not None:
+        data["transmission"] = transmission.model_dump(mode="python", by_alias=True)
     data.update(
         name=name,
         ldas=[x.model_dump(mode="python", by_alias=True) for x in ldas],

@@ -22,6 +22,15 @@ from typing import Any
 from gridlayers.conventions import interval_hours
 from gridlayers.loop.mapping import PlannedDER, cosim_scenario, feeder_peaks_mw
 from gridlayers.loop.measure import measure
+from gridlayers.loop.prices import (
+    bus_weights,
+    hourly_list,
+    operation_prices,
+    plan_prices_by_bus,
+    premium_by_hour,
+    price_gaps,
+)
+from gridlayers.loop.transmission import day_transmission
 from gridlayers.loop.update import combine_days, damped_update, plan_change_mw
 from gridlayers.planner import (
     PlannerSolveError,
@@ -31,6 +40,7 @@ from gridlayers.planner import (
     summarize_model,
 )
 from gridlayers.planner.lda import peak_demand_mw, update_operational
+from gridlayers.planner.prices import zone_prices_usd_per_mwh
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios.schema import Scenario
@@ -84,6 +94,11 @@ class PlanningLoop:
         lda_peak = peak_demand_mw(self.model)
         self.scales = {a: sum(self.peaks_mw[a].values()) / lda_peak[a] for a in self.params}
         self.lda_peak_mw = lda_peak
+        self.interfaces = {a: cosim[a].interface_bus for a in self.params}
+        #: Planner zonal prices of the last plan, {(zone, day, hour): $/MWh} (price feedback).
+        self.zone_prices: dict | None = None
+        #: Prices of the last co-simulated round per planner day (:meth:`cosimulate`).
+        self.prices_by_day: dict[int, dict] = {}
 
     def solve(self) -> dict[str, Any]:
         """Solve the plan with the current parameters; return its summary ($bn, MW)."""
@@ -101,7 +116,45 @@ class PlanningLoop:
             mip_gap=result.mip_gap,
             termination=result.termination,
         )
+        if self.config.price_feedback:
+            try:
+                obj_scale = self.planner_config.obj_scale
+                self.zone_prices = zone_prices_usd_per_mwh(self.model, obj_scale)
+            except PlannerSolveError as exc:  # no gap this round; the adders stay
+                log.warning("no planner zonal prices this round: %s", exc)
+                self.zone_prices = None
         return summary
+
+    def day_prices(self, store: ResultStore, paradigm: str, sc: Scenario, day: int) -> dict:
+        """Return the zonal prices of one co-simulated day (JSON-ready; see loop.prices).
+
+        Per LDA: its interface bus's real-time LMP and premium by hour, and with price
+        feedback the plan's premium and the gap; plus the share of congested intervals.
+        """
+        from gridlayers.grid.networks import transmission_network
+
+        net = transmission_network(sc.transmission)
+        loads = (net.load.p_mw * net.load.scaling).groupby(net.load.bus).sum()
+        weights = bus_weights(loads.to_dict())
+        op = operation_prices(store, paradigm)
+        rt = op["real_time"]
+        premium = premium_by_hour(rt, weights)
+        out: dict[str, Any] = {
+            "congested_share_by_hour": hourly_list(op["congested_share"]["share"]),
+            "ldas": {
+                a: {
+                    "lmp_rt_by_hour": hourly_list(rt[bus]),
+                    "premium_operation": hourly_list(premium[bus]),
+                }
+                for a, bus in self.interfaces.items()
+            },
+        }
+        if self.zone_prices is not None:
+            bus_of_zone = {str(net.bus.name.at[b]): int(b) for b in net.bus.index}
+            plan = plan_prices_by_bus(self.zone_prices, day, bus_of_zone)
+            for a, x in price_gaps(rt, plan, weights, self.interfaces).items():
+                out["ldas"][a].update(premium_plan=x["plan"], gap=x["gap"])
+        return out
 
     def cosimulate(
         self,
@@ -125,10 +178,19 @@ class PlanningLoop:
         hours = interval_hours(self.scenario.horizon.interval_min)
         price = self.scenario.settlement.imbalance_price_usd_per_mwh
         measured, kpis = {}, {}
+        self.prices_by_day = {}
         for day, date in sorted(self.config.days.items()):
             name = f"{self.scenario.name}-{paradigm}-{tag}-day{day}"
+            transmission = day_transmission(self.scenario, plan, day, out_dir)
             sc = cosim_scenario(
-                self.scenario, planned, self.scales, self.peaks_mw, paradigm, date, name
+                self.scenario,
+                planned,
+                self.scales,
+                self.peaks_mw,
+                paradigm,
+                date,
+                name,
+                transmission,
             )
             target = out_dir / f"day{day}"
             log.info("co-simulating day %d (%s) under %s into %s", day, date, paradigm, target)
@@ -139,6 +201,7 @@ class PlanningLoop:
             store = ResultStore(target / "results.duckdb")
             try:
                 measured[day] = measure(store, paradigm, hours, self.scales, price)
+                self.prices_by_day[day] = self.day_prices(store, paradigm, sc, day)
             finally:
                 store.close()
             kpis[day] = outcome.summary["paradigms"][paradigm]
@@ -161,6 +224,8 @@ def _plan_record(plan: dict[str, Any]) -> dict[str, Any]:
         "investment_busd",
         "operation_busd",
         "capacity_mw",
+        "capacity_by_zone_mw",
+        "upgrades",
         "solve_seconds",
         "mip_gap",
         "termination",
@@ -282,6 +347,14 @@ def run_loop(
             write()
             raise
         combined = combine_days(by_day, loop.inputs.day_weight)
+        entry["prices"] = {str(d): x for d, x in loop.prices_by_day.items()}
+        if cfg.price_feedback:
+            for a in combined:
+                combined[a]["price_gap_usd_per_mwh"] = {
+                    d: x["ldas"][a]["gap"]
+                    for d, x in loop.prices_by_day.items()
+                    if "gap" in x["ldas"][a]
+                }
         entry["measured"] = {
             str(d): {a: m.as_dict() for a, m in x.items()} for d, x in by_day.items()
         }

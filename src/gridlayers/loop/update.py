@@ -60,7 +60,10 @@ def damped_update(
 
     Values the measurement lacks (``None``) keep their current value. The loss factor is
     clipped to ``[min_loss_factor, max_loss_factor]``, shares to ``[0, 1]``, the cost
-    adder to ``>= 0`` ($/MWh).
+    adder to ``>= 0`` ($/MWh). With ``config.price_feedback``, ``measured`` may carry
+    ``price_gap_usd_per_mwh`` (planner day -> 24 values, $/MWh, signed, see
+    :mod:`gridlayers.loop.prices`): the price adder of each day and hour moves towards it
+    (not clipped); days and hours without a gap keep their adder.
     """
     alpha = config.damping
 
@@ -89,7 +92,40 @@ def damped_update(
             0.0,
             inf,
         ),
+        price_adder_usd_per_mwh=damped_price_adder(
+            current.price_adder_usd_per_mwh,
+            measured["price_gap_usd_per_mwh"]
+            if config.price_feedback and "price_gap_usd_per_mwh" in measured
+            else {},
+            alpha,
+        ),
     )
+
+
+def damped_price_adder(
+    current: Mapping[int, list[float]],
+    gaps: Mapping[int, list[float | None]],
+    damping: float,
+) -> dict[int, list[float]]:
+    """Move each day's hourly price adder ``damping`` of the way towards its measured gap.
+
+    Parameters
+    ----------
+    current : mapping of int to list of float
+        Adder per planner day (24 values, $/MWh); missing days are 0.
+    gaps : mapping of int to list of float or None
+        Measured gap per planner day (24 values, $/MWh; ``None`` = not measured).
+    damping : float
+        Weight of the measurement (-).
+
+    """
+    out = {int(d): [float(v) for v in hours] for d, hours in current.items()}
+    for day, hours in gaps.items():
+        old = out.get(int(day), [0.0] * 24)
+        out[int(day)] = [
+            o if g is None else o + damping * (g - o) for o, g in zip(old, hours, strict=True)
+        ]
+    return out
 
 
 #: Plan quantities of an LDA whose movement decides convergence (MW).

@@ -23,6 +23,7 @@ from gridlayers.loop.run import (
     day_callback,
     require_loop_paradigm,
 )
+from gridlayers.loop.transmission import day_transmission
 from gridlayers.results.store import ResultStore
 from gridlayers.runner import run_scenario
 from gridlayers.scenarios.schema import Scenario
@@ -159,7 +160,10 @@ def validate_plan(
     rows: dict[str, dict[str, list]] = {a: {} for a in loop.params}
     for day, date in sorted(loop.config.days.items()):
         name = f"{scenario.name}-{paradigm}-validate-day{day}"
-        sc = cosim_scenario(scenario, planned, loop.scales, loop.peaks_mw, paradigm, date, name)
+        transmission = day_transmission(scenario, plan, day, out_dir)
+        sc = cosim_scenario(
+            scenario, planned, loop.scales, loop.peaks_mw, paradigm, date, name, transmission
+        )
         target = out_dir / f"day{day}"
         outcome = run_scenario(sc, target, day_callback(on_interval, day))
         if not outcome.ok:

@@ -19,16 +19,17 @@ from gridlayers.planner.config import (
     with_lda_operational,
 )
 from gridlayers.planner.core import build_model, default_modules, register_cost
-from gridlayers.planner.inputs import PlannerInputs
+from gridlayers.planner.inputs import DataSet, PlannerInputs
 from gridlayers.planner.inputs_isone import InputDataError, bundled_isone8_dir, read_isone_inputs
 from gridlayers.planner.report import summarize_model
-from gridlayers.planner.solve import PlannerSolveError, SolveResult, solve_model
+from gridlayers.planner.solve import PlannerSolveError, SolveProgress, SolveResult, solve_model
 
 __all__ = [
     "INPUT_ADAPTERS",
     "DERBatteryConfig",
     "DERFlexConfig",
     "DERPVConfig",
+    "DataSet",
     "InputDataError",
     "InterfaceConfig",
     "LDAConfig",
@@ -37,6 +38,7 @@ __all__ = [
     "PlannerConfig",
     "PlannerInputs",
     "PlannerSolveError",
+    "SolveProgress",
     "SolveResult",
     "build_model",
     "bundled_isone8_dir",

@@ -47,7 +47,7 @@ from gridlayers.planner.benders_blocks import (
     _evaluate,
     lp_matrix,
 )
-from gridlayers.planner.benders_master import _Master
+from gridlayers.planner.benders_master import MasterOutOfTime, _Master
 from gridlayers.planner.benders_tree import branch_and_cut
 
 __all__ = ["BendersError", "BendersResult", "lp_matrix", "solve_benders"]
@@ -82,8 +82,14 @@ class BendersResult:
     history : list of dict
         Per iteration: ``phase``, ``bound``, ``best``, ``cuts``, ``seconds``.
     message : str
-        Failures that were handled: why the solve stopped (status ``"error"``) or
-        how many tree nodes were abandoned after master LP failures; else empty.
+        Failures that were handled: why the solve stopped (status ``"error"``),
+        how many tree nodes were abandoned after master LP failures, how many cuts
+        were rejected (and the first one); else empty.
+    rejected_cuts : int
+        Cuts refused by :func:`~gridlayers.planner.benders_master.cut_defect`
+        (non-finite or extreme coefficients or right-hand side).
+    rejections : list of str
+        The first rejected cuts: number, kind, block and offending values.
 
     """
 
@@ -96,6 +102,8 @@ class BendersResult:
     n_blocks: int
     history: list[dict] = field(default_factory=list)
     message: str = ""
+    rejected_cuts: int = 0
+    rejections: list[str] = field(default_factory=list)
 
 
 class _Run:
@@ -108,9 +116,12 @@ class _Run:
         start: float,
         time_limit_s: float | None,
         log: Callable[[str], None] | None,
+        on_progress: Callable[[dict], None] | None = None,
     ) -> None:
         self.dec, self.master, self.start = dec, master, start
         self.time_limit_s, self.log = time_limit_s, log
+        self.on_progress = on_progress
+        master.time_left = self.remaining  # a master solve stops at the solve's limit
         self.pool: ThreadPoolExecutor | None = None
         self.best = INF
         self.bound = -INF
@@ -155,7 +166,9 @@ class _Run:
             self.best = value
             self.best_x = x.copy()
             self.best_blocks = [r.solution for r in results]
-        self.master.add_cuts([r.cut for r in results])
+        for text in self.master.add_cuts([r.cut for r in results]):
+            if self.log is not None:
+                self.log(f"benders cut rejected: {text}")
         return value, relaxed, violating
 
     def log_line(
@@ -173,6 +186,7 @@ class _Run:
             "seconds": time.perf_counter() - self.start,
         }
         self.history.append(entry)
+        line = ""
         if self.log is not None:
             gap = (
                 f"{(self.best - self.bound) / abs(self.best):.2e}"
@@ -180,11 +194,14 @@ class _Run:
                 else "-"
             )
             point = "" if value is None else f" point {value:.8e} violating {infeasible}"
-            self.log(
+            line = (
                 f"benders {self.iterations:4d} {phase:5s} master {master_bound:.8e}{point} "
                 f"bound {self.bound:.8e} best {self.best:.8e} gap {gap} "
                 f"cuts {self.master.n_cuts} {entry['seconds']:.1f}s"
             )
+            self.log(line)
+        if self.on_progress is not None:
+            self.on_progress({**entry, "line": line})
 
     def lp_loop(self, in_out: float, gap: float, max_iterations: int | None) -> None:
         """Cutting-plane loop on the master LP (integer columns relaxed).
@@ -199,7 +216,10 @@ class _Run:
         core = None
         lp_best, stall = INF, 0
         while not self.out_of_time() and not self.at_limit(max_iterations):
-            solved = master.solve()
+            try:
+                solved = master.solve()
+            except MasterOutOfTime:
+                break
             if solved is None:
                 msg = "the master LP is infeasible: no plan satisfies the first-stage rows"
                 raise BendersError(msg)
@@ -235,6 +255,8 @@ def solve_benders(
     in_out: float = 0.2,
     lp_gap: float = 1e-5,
     log: Callable[[str], None] | None = None,
+    column_names: list[str] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> BendersResult:
     """Solve a compiled MILP by Benders decomposition.
 
@@ -262,7 +284,14 @@ def solve_benders(
     lp_gap : float
         Relative gap at which the LP phase ends, p.u.
     log : callable, optional
-        Receives one progress line per iteration.
+        Receives one progress line per iteration (and one per rejected cut or
+        abandoned tree node).
+    column_names : list of str, optional
+        Names of the model's columns, for the messages about rejected cuts.
+    on_progress : callable, optional
+        Called after every master solve with that iteration's ``history`` entry
+        (``iteration``, ``phase``, ``bound``, ``best``, ``seconds``, ...) and its
+        log ``line``, and once at the end with phase ``"end"`` (final bound and plan).
 
     Returns
     -------
@@ -273,11 +302,11 @@ def solve_benders(
     start = time.perf_counter()
     workers = max(1, int(threads or 1))
     dec = _Decomposition(lp, first_stage, linking_rows)
-    master = _Master(dec)
-    run = _Run(dec, master, start, time_limit_s, log)
+    master = _Master(dec, _master_names(dec, column_names))
+    run = _Run(dec, master, start, time_limit_s, log, on_progress)
     pool = ThreadPoolExecutor(max_workers=workers)
     run.pool = pool
-    status, message = "iteration_limit", ""
+    status, notes = "iteration_limit", []
     try:
         # 1. LP relaxation of the master, stabilised (in-out), to a tight cut set.
         run.lp_loop(in_out, lp_gap, max_iterations)
@@ -289,18 +318,32 @@ def solve_benders(
         if len(master.integer) and not run.out_of_time():
             status, stats = branch_and_cut(run, mip_gap, max_iterations)
             if stats.abandoned:
-                message = f"{stats.abandoned} tree node(s) abandoned after master LP failures"
+                notes.append(f"{stats.abandoned} tree node(s) abandoned after master LP failures")
+            if stats.stalled:
+                notes.append(f"{stats.stalled} tree node(s) closed unsolved after rejected cuts")
             if log is not None:
                 log(f"benders tree: {status}, {stats}")
         elif run.out_of_time():
             status = "time_limit"
     except BendersError as err:
         # Keep what was found: the best plan and the bound proven so far.
-        status, message = "error", str(err)
+        status = "error"
+        notes.insert(0, str(err))
         if log is not None:
             log(f"benders stops: {err}")
     finally:
         pool.shutdown(wait=True)
+    if on_progress is not None:  # the final state (the tree may raise the bound at its end)
+        on_progress(
+            {
+                "iteration": run.iterations,
+                "phase": "end",
+                "bound": run.bound,
+                "best": run.best,
+                "seconds": time.perf_counter() - start,
+                "line": "",
+            }
+        )
     best, bound = run.best, run.bound
     best_x_master, best_blocks = run.best_x, run.best_blocks
     history = run.history
@@ -311,7 +354,28 @@ def solve_benders(
         x_full[dec.master_cols] = best_x_master[: dec.n_first]
         for blk, sol in zip(dec.blocks, best_blocks, strict=True):
             x_full[blk.cols] = sol
+    if master.rejected:
+        notes.append(f"{master.rejected} cut(s) rejected, first: {master.rejections[0]}")
     gap = (best - bound) / abs(best) if math.isfinite(best) and abs(best) > 0 else INF
     return BendersResult(
-        status, x_full, best, bound, gap, run.iterations, dec.n_blocks, history, message
+        status,
+        x_full,
+        best,
+        bound,
+        gap,
+        run.iterations,
+        dec.n_blocks,
+        history,
+        "; ".join(notes),
+        master.rejected,
+        list(master.rejections),
     )
+
+
+def _master_names(dec: _Decomposition, column_names: list[str] | None) -> list[str] | None:
+    """Name the master columns: model names, then ``alloc[k]`` and ``theta[block b]``."""
+    if column_names is None:
+        return None
+    first = [column_names[int(j)] for j in dec.master_cols]
+    alloc = [f"alloc[{k}]" for k in range(dec.n_alloc)]
+    return first + alloc + [f"theta[block {b}]" for b in range(dec.n_blocks)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import highspy
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +24,10 @@ from gridlayers.planner.benders_blocks import (
 TINY = 1e-9
 #: Time cap of one master LP solve, s. Master LPs take well under a second; a
 #: warm-started dual simplex that stalls (seen once after ~3,700 dense cuts) is
-#: stopped here and the solve repeated from scratch, then by interior point.
+#: stopped here and the solve repeated from scratch, then by interior point. HiGHS
+#: compares ``time_limit`` with the instance's *cumulative* run time, so each solve
+#: sets it to ``getRunTime() + MASTER_LP_SECONDS``; a fixed 30 s made every master
+#: solve fail once one instance had run 30 s in total (about 460 solves on ISO-NE).
 MASTER_LP_SECONDS = 30.0
 #: HiGHS options of the master LP. Its cut rows are dense with coefficients over
 #: ~16 orders of magnitude (1e-9 .. 6e7, slopes on binary cable columns); on
@@ -34,6 +39,59 @@ MASTER_OPTIONS: dict[str, float | int | str] = {
     "presolve": "off",
     "simplex_scale_strategy": 4,
 }
+#: Largest |coefficient| of a master column in an accepted cut (cost units per column
+#: unit). Cuts of the ISO-NE runs reach ~1e6 (one day) to ~1e8 (slopes on cable
+#: binaries of the full model); HiGHS refuses rows with entries >= 1e15
+#: (``large_matrix_value``).
+MAX_CUT_COEF = 1e11
+#: Largest |right-hand side| of an accepted cut (cost units; ISO-NE: <= ~1e9). HiGHS
+#: reads bounds >= 1e20 as infinite, so a larger one could make a row ``>= +inf``.
+MAX_CUT_RHS = 1e13
+#: Rejected cuts described in full in :attr:`_Master.rejections` (all are counted).
+REJECTIONS_KEPT = 20
+
+
+class MasterOutOfTime(Exception):  # noqa: N818 - a signal, not a failure
+    """The solve's own time limit struck during a master LP solve (not a failure)."""
+
+
+def cut_defect(coef: np.ndarray, rhs: float, names: list[str] | None = None) -> str:
+    """Describe what makes a cut row ``coef . x >= rhs`` unfit for the master, or "".
+
+    A cut is unfit when a coefficient or its right-hand side is not finite (NaN or
+    inf from a failed block solve) or exceeds :data:`MAX_CUT_COEF` /
+    :data:`MAX_CUT_RHS`: such rows make every master solve fail or drown the other
+    rows in the master's scaling. Dropping a cut keeps every bound valid (any subset
+    of valid cuts is a relaxation).
+
+    Parameters
+    ----------
+    coef : numpy.ndarray
+        Coefficients on the master columns (epigraph column included).
+    rhs : float
+        Right-hand side (cost units for optimality cuts).
+    names : list of str, optional
+        Master column names for the message (default ``x[j]``).
+
+    Returns
+    -------
+    str
+        The offending values (at most three columns named), empty if the cut is fit.
+
+    """
+
+    def col(j: int) -> str:
+        return names[j] if names is not None else f"x[{j}]"
+
+    problems = []
+    bad = np.flatnonzero(~np.isfinite(coef) | (np.abs(coef) > MAX_CUT_COEF))
+    if len(bad):
+        shown = ", ".join(f"{col(int(j))} = {coef[j]:.3g}" for j in bad[:3])
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        problems.append(f"coefficient {shown}{more}")
+    if not np.isfinite(rhs) or abs(rhs) > MAX_CUT_RHS:
+        problems.append(f"rhs = {rhs:.3g}")
+    return "; ".join(problems)
 
 
 class _Master:
@@ -53,9 +111,17 @@ class _Master:
     #: Largest number of pool cuts re-added after one master solve.
     READD = 400
 
-    def __init__(self, dec: _Decomposition) -> None:
+    def __init__(self, dec: _Decomposition, names: list[str] | None = None) -> None:
         self.dec = dec
         n = dec.n_master
+        #: Master column names for messages (first-stage, allocations, epigraphs).
+        self.names = names
+        #: Cuts refused by :func:`cut_defect`: count and the first few described.
+        self.rejected = 0
+        self.rejections: list[str] = []
+        self._generated = 0  # cuts offered to add_cuts, fit or not (numbers them)
+        #: Seconds left of the whole solve (None = no limit); set by the Benders run.
+        self.time_left: Callable[[], float | None] = lambda: None
         cost = np.zeros(n)
         cost[: dec.n_first] = dec.cost[dec.master_cols]
         cost[dec.theta0 :] = 1.0
@@ -94,10 +160,30 @@ class _Master:
     def pool_rhs(self) -> np.ndarray:
         return self._rhs[: self._n_cuts]
 
-    def add_cuts(self, cuts: list[_Cut]) -> None:
-        """Add cuts to the pool and as rows."""
+    def add_cuts(self, cuts: list[_Cut]) -> list[str]:
+        """Add the fit cuts to the pool and as rows; return a description of each unfit one.
+
+        Every cut is checked by :func:`cut_defect` first; an unfit one is counted in
+        :attr:`rejected` (and described in :attr:`rejections`, the first
+        :data:`REJECTIONS_KEPT`) and never reaches the master.
+        """
+        refused = []
+        fit = []
+        for cut in cuts:
+            self._generated += 1
+            defect = cut_defect(cut.coef, cut.rhs, self.names)
+            if not defect:
+                fit.append(cut)
+                continue
+            kind = "optimality" if cut.optimality else "feasibility"
+            text = f"cut {self._generated} ({kind}, block {cut.block}): {defect}"
+            self.rejected += 1
+            if len(self.rejections) < REJECTIONS_KEPT:
+                self.rejections.append(text)
+            refused.append(text)
+        cuts = fit
         if not cuts:
-            return
+            return refused
         coef = np.vstack([c.coef for c in cuts])
         for i, cut in enumerate(cuts):
             if cut.optimality:
@@ -112,6 +198,7 @@ class _Master:
         self._rhs[first:need] = [c.rhs for c in cuts]
         self._n_cuts = need
         self._add_rows(list(range(first, self.n_cuts)))
+        return refused
 
     def _add_rows(self, idx: list[int]) -> None:
         dense = self.pool_coef[idx].copy()
@@ -122,7 +209,7 @@ class _Master:
         dense[tiny & (dense > 0.0)] = TINY
         dense[tiny & (dense < 0.0)] = 0.0
         coef = sp.csr_matrix(dense)
-        self.h.addRows(
+        status = self.h.addRows(
             len(idx),
             rhs,
             np.full(len(idx), INF),
@@ -131,6 +218,10 @@ class _Master:
             coef.indices.astype(np.int32),
             coef.data,
         )
+        if status == highspy.HighsStatus.kError:
+            # Not added: the pool's rows and HiGHS's would no longer match.
+            msg = f"HiGHS refused {len(idx)} cut row(s) (pool cuts {idx[0] + 1}..{idx[-1] + 1})"
+            raise BendersError(msg)
         self.active.extend(idx)
 
     def prune(self, x: np.ndarray) -> None:
@@ -187,22 +278,33 @@ class _Master:
         """Run HiGHS warm; if that fails, from scratch, with HiGHS defaults, by IPM.
 
         Infeasibility is only accepted from a solve that did not start from a
-        previous basis.
+        previous basis. Each attempt gets :data:`MASTER_LP_SECONDS`, or what is left
+        of the whole solve (:attr:`time_left`) if that is less; running out of the
+        latter raises :class:`MasterOutOfTime`.
         """
         status = None
+        tried = []
         try:
             for attempt in ("warm", "cold", "defaults", "ipm"):
+                left = self.time_left()
+                if left is not None and left <= 0.0:
+                    raise MasterOutOfTime
+                cap = MASTER_LP_SECONDS if left is None else min(MASTER_LP_SECONDS, left)
                 if attempt == "cold":
                     self.h.clearSolver()
                 elif attempt in ("defaults", "ipm"):
                     self._fresh(ipm=attempt == "ipm")
-                self.h.setOptionValue("time_limit", MASTER_LP_SECONDS)
+                # HiGHS's time_limit is checked against the instance's run time summed
+                # over all its runs (getRunTime), not against this run alone.
+                self.h.setOptionValue("time_limit", self.h.getRunTime() + cap)
                 self.h.run()
                 status = self.h.getModelStatus()
                 if status == OPTIMAL or (status in INFEASIBLE and attempt != "warm"):
                     return status
-            text = self.h.modelStatusToString(status)
-            msg = f"Benders master LP has no solution ({text})"
+                if status == highspy.HighsModelStatus.kTimeLimit and cap < MASTER_LP_SECONDS:
+                    raise MasterOutOfTime
+                tried.append(f"{attempt}: {self.h.modelStatusToString(status)}")
+            msg = f"Benders master LP has no solution ({', '.join(tried)})"
             raise BendersError(msg)
         finally:
             if attempt != "warm":

@@ -30,10 +30,12 @@ fractional node, always plunging, down to a leaf) until the first plan and then
 every :data:`DIVE_EVERY` nodes, to find better plans.
 
 The reported bound is the smallest bound of the open nodes, of the nodes pruned
-by the gap cutoff and of nodes abandoned because their master LP failed in every
-retry (:meth:`~gridlayers.planner.benders_master._Master.solve`), so it is proven
-like a branch-and-bound bound; an abandoned node only stops the gap from closing
-below its bound, it does not end the search.
+by the gap cutoff, of nodes abandoned because their master LP failed in every
+retry (:meth:`~gridlayers.planner.benders_master._Master.solve`) and of *stalled*
+nodes (an integral point that comes back unchanged because its cuts were rejected,
+:func:`~gridlayers.planner.benders_master.cut_defect`), so it is proven like a
+branch-and-bound bound; such a node only stops the gap from closing below its
+bound, it does not end the search.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gridlayers.planner.benders_blocks import INF, BendersError
+from gridlayers.planner.benders_master import MasterOutOfTime
 
 if TYPE_CHECKING:
     from gridlayers.planner.benders import _Run
@@ -82,6 +85,7 @@ class TreeStats:
     plans: int = 0  # improving plans found
     max_depth: int = 0
     abandoned: int = 0
+    stalled: int = 0  # integral nodes whose master point came back without a new cut
 
 
 class _Tree:
@@ -123,14 +127,20 @@ class _Tree:
         run, master = self.run, self.run.master
         master.set_integer_bounds(node.lo, node.up)
         bound, flat = node.bound, 0
+        previous: np.ndarray | None = None
         while True:
             if run.out_of_time() or run.at_limit(self.max_iterations):
                 return "stop", None, bound
             try:
                 solved = master.solve()
+            except MasterOutOfTime:
+                return "stop", None, bound
             except BendersError as err:
                 if run.log is not None:
-                    run.log(f"benders node abandoned: {err}")
+                    run.log(
+                        f"benders node abandoned at master LP {run.iterations + 1} "
+                        f"(depth {node.depth}, bound {bound:.8e}): {err}"
+                    )
                 return "failed", None, bound
             run.iterations += 1
             if solved is None:
@@ -147,6 +157,13 @@ class _Tree:
             if integral:
                 x = x.copy()
                 x[self.integer] = np.round(xi)
+                stuck = previous is not None and np.array_equal(x, previous)
+                if stuck and gain <= TAIL_GAIN * abs(bound):
+                    # The master returned the point it just evaluated: its cuts were
+                    # rejected (cut_defect), so more rounds cannot raise this bound.
+                    run.log_line("node", lp_value, None, None)
+                    return "stalled", x, bound
+                previous = x
             value, relaxed, infeasible = run.evaluate(x, integral)
             run.bound = max(run.bound, self.global_bound(bound))
             run.log_line("node", lp_value, value, infeasible)
@@ -197,9 +214,14 @@ class _Tree:
                     self.diving = not math.isfinite(run.best)  # a dive ends at its leaf
                 if outcome == "stop":
                     self.push(_Node(bound, node.seq, node.lo, node.up, node.depth))
-                    return "time_limit" if run.out_of_time() else "iteration_limit"
+                    # A master solve may stop a hair before the clock says so.
+                    at_limit = run.at_limit(self.max_iterations) and not run.out_of_time()
+                    return "iteration_limit" if at_limit else "time_limit"
                 if outcome == "failed":
                     self.stats.abandoned += 1
+                    self.abandoned_floor = min(self.abandoned_floor, bound)
+                elif outcome == "stalled":
+                    self.stats.stalled += 1
                     self.abandoned_floor = min(self.abandoned_floor, bound)
                 elif outcome == "infeasible":
                     self.stats.infeasible += 1
@@ -227,8 +249,8 @@ class _Tree:
             run.bound = max(run.bound, self.global_bound())
             if run.converged(self.mip_gap):
                 return "optimal"
-            # Only abandoned nodes can keep an exhausted tree from closing the gap.
-            return "error" if self.stats.abandoned else "infeasible"
+            # Only abandoned or stalled nodes keep an exhausted tree from closing the gap.
+            return "error" if self.stats.abandoned + self.stats.stalled else "infeasible"
         finally:
             master.set_integer_bounds(master.int_lo, master.int_up)
 

@@ -43,12 +43,33 @@ class LDAOperationalParams(BaseModel):
         description="DSO operating cost adder on interface energy (import + export), $/MWh.",
     )
 
+    price_adder_usd_per_mwh: dict[int, list[float]] = Field(
+        default_factory=dict,
+        description=(
+            "Zonal price adder on the LDA's net interface withdrawal (import minus export, "
+            "transmission side), $/MWh, signed, per representative day (1-based data day) "
+            "and hour of day (24 values); days not listed are 0. The loop sets it to the "
+            "co-simulated zonal price premium the plan's own zonal prices miss (docs/loop.md)."
+        ),
+    )
+
     @field_validator("flex_availability_by_hour")
     @classmethod
     def _check_hours(cls, value: list[float]) -> list[float]:
         if len(value) != HOURS_PER_DAY or any(not 0.0 <= v <= 1.0 for v in value):
             msg = "flex_availability_by_hour needs 24 values in [0, 1]"
             raise ValueError(msg)
+        return value
+
+    @field_validator("price_adder_usd_per_mwh")
+    @classmethod
+    def _check_adder(cls, value: dict[int, list[float]]) -> dict[int, list[float]]:
+        import math
+
+        for day, hours in value.items():
+            if len(hours) != HOURS_PER_DAY or not all(math.isfinite(v) for v in hours):
+                msg = f"price_adder_usd_per_mwh[{day}] needs 24 finite values ($/MWh)"
+                raise ValueError(msg)
         return value
 
 
@@ -248,7 +269,15 @@ class PlannerConfig(BaseModel):
     )
     # --- solver -------------------------------------------------------------------
     mip_gap: float = Field(1e-4, ge=0.0, description="Relative MIP gap, p.u.")
-    time_limit_s: float | None = Field(None, gt=0.0, description="Solver time limit, s.")
+    time_limit_s: float | None = Field(
+        600.0,
+        gt=0.0,
+        description=(
+            "Wall-clock limit of the solve (matrix compile included, reading and build "
+            "not), s; at the limit the best plan found and its proven bound are reported. "
+            "null = no limit. `gridlayers plan --time-limit` overrides it."
+        ),
+    )
     threads: int | None = Field(None, ge=1, description="Solver threads, count.")
     solve_method: Literal["monolithic", "benders"] = Field(
         "monolithic",

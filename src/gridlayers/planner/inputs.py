@@ -7,7 +7,9 @@ Profiles are keyed ``(zone, day, hour)`` with 1-based days and hours.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -132,6 +134,86 @@ REFERENCE_RPS = (
 
 
 @dataclass(frozen=True)
+class DataSet:
+    """Where planner inputs came from, recorded without any path of this machine.
+
+    Parameters
+    ----------
+    name : str
+        Data set name: the adapter's name for bundled data (``"isone8"``), else the
+        name of the data folder.
+    data_format : str
+        Input adapter (``PlannerConfig.data_format``).
+    bundled : bool
+        The data shipped with gridlayers (``planner.data_dir`` not set).
+    sha256 : str
+        SHA-256 (hex) over the files read, in name order: each file's name, a NUL
+        byte, its SHA-256 and a newline. Changes whenever a data file changes.
+    files : dict of str to str
+        SHA-256 (hex) of each file read, by file name.
+    path : str or None
+        ``planner.data_dir`` as written in the scenario when it is a relative path;
+        None for bundled data or an absolute path (machine-specific).
+
+    """
+
+    name: str
+    data_format: str
+    bundled: bool
+    sha256: str
+    files: dict[str, str]
+    path: str | None = None
+
+
+def data_set_of(
+    data_dir: Path,
+    file_names: tuple[str, ...],
+    *,
+    data_format: str,
+    bundled: bool,
+    given: Path | None = None,
+) -> DataSet:
+    """Checksum the files ``file_names`` of ``data_dir`` that exist (a :class:`DataSet`).
+
+    Parameters
+    ----------
+    data_dir : pathlib.Path
+        Folder read by the adapter.
+    file_names : tuple of str
+        Files the adapter reads (missing optional ones are skipped).
+    data_format : str
+        Adapter name; also the data set's name when ``bundled``.
+    bundled : bool
+        ``data_dir`` is the data shipped with gridlayers.
+    given : pathlib.Path, optional
+        ``planner.data_dir`` as configured; recorded only if relative.
+
+    Returns
+    -------
+    DataSet
+        Name, combined and per-file SHA-256.
+
+    """
+    files = {
+        name: hashlib.sha256((data_dir / name).read_bytes()).hexdigest()
+        for name in sorted(file_names)
+        if (data_dir / name).is_file()
+    }
+    total = hashlib.sha256()
+    for name, digest in files.items():
+        total.update(f"{name}\0{digest}\n".encode())
+    relative = given is not None and not Path(given).is_absolute()
+    return DataSet(
+        name=data_format if bundled else Path(data_dir).resolve().name,
+        data_format=data_format,
+        bundled=bundled,
+        sha256=total.hexdigest(),
+        files=files,
+        path=Path(given).as_posix() if relative else None,
+    )
+
+
+@dataclass(frozen=True)
 class PlannerInputs:
     """All data a planner run reads (solver independent).
 
@@ -168,7 +250,10 @@ class PlannerInputs:
     cable_cost_scale_usd : float
         Scale F of the cable cost curves, $.
     source : str
-        Human-readable origin of the data.
+        Human-readable origin of the data, without machine paths (e.g. ``"bundled
+        isone8"``, ``"toy"``).
+    data_set : DataSet, optional
+        Name and checksums of the files read (adapters reading files set it).
 
     """
 
@@ -189,6 +274,7 @@ class PlannerInputs:
     cable_types: tuple[CableType, ...] = REFERENCE_CABLES
     cable_cost_scale_usd: float = REFERENCE_CABLE_COST_SCALE_USD
     source: str = field(default="in-memory")
+    data_set: DataSet | None = None
 
     @property
     def onshore_zones(self) -> tuple[str, ...]:

@@ -28,10 +28,33 @@ import numpy as np
 import pandas as pd
 
 from gridlayers.planner.config import PlannerConfig
-from gridlayers.planner.inputs import COST_COLUMNS, REFERENCE_RPS, PlannerInputs, RPSTarget
+from gridlayers.planner.inputs import (
+    COST_COLUMNS,
+    REFERENCE_RPS,
+    PlannerInputs,
+    RPSTarget,
+    data_set_of,
+)
 
 HOURS = 24
 UNIT_FILE = "generators_loc_emission_damages.csv"
+#: Adapter name (``PlannerConfig.data_format``) and name of the bundled data set.
+DATA_FORMAT = "isone8"
+#: Every file :func:`read_isone_inputs` reads (``cases_reference.csv`` is optional);
+#: their SHA-256 checksums identify the data in ``plan_summary.json``.
+ISONE8_FILES = (
+    "cases_reference.csv",
+    "nodes.csv",
+    "lines.csv",
+    UNIT_FILE,
+    "costs_atb2022.csv",
+    "weights_of_scenarios.csv",
+    "load.csv",
+    "wind.csv",
+    "solar.csv",
+    "wind_normalized.csv",
+    "solar_normalized.csv",
+)
 UNIT_SOURCE_COLUMNS = {
     "location_node": "zone",
     "Pmax": "pmax_mw",
@@ -252,6 +275,13 @@ def read_isone_inputs(config: PlannerConfig) -> PlannerInputs:
     lines = lines[lines["from_zone"].isin(keep) & lines["to_zone"].isin(keep)]
     units = _read_units(data_dir, zones)
     units = units[units["zone"].isin(keep)]
+    data_set = data_set_of(
+        data_dir,
+        ISONE8_FILES,
+        data_format=DATA_FORMAT,
+        bundled=config.data_dir is None,
+        given=config.data_dir,
+    )
     rps = tuple(
         RPSTarget(t.state, t.share, t.first_epoch, tuple(z for z in t.zones if z in keep))
         for t in REFERENCE_RPS
@@ -272,7 +302,8 @@ def read_isone_inputs(config: PlannerConfig) -> PlannerInputs:
         lines=lines,
         costs=_read_costs(data_dir),
         rps=rps,
-        source=str(data_dir),
+        source=f"bundled {DATA_FORMAT}" if config.data_dir is None else data_set.name,
+        data_set=data_set,
     )
     inputs.validate()
     return inputs

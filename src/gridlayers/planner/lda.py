@@ -15,8 +15,10 @@ longer withdraws ``L_a`` itself; interface limit
 Operational parameters (:class:`~gridlayers.planner.config.LDAOperationalParams`)
 are mutable Params: ``lda_flex_availability[a,h]`` caps battery power and load
 shift at ``share_h x capacity``, ``lda_loss_factor[a]``, ``lda_cost_adder[a]``
-($/MWh on interface energy). Change them with :func:`update_operational` and
-re-solve, or rebuild from a new config.
+($/MWh on interface energy) and ``lda_price_adder[a,d,h]`` ($/MWh, signed, on the net
+interface withdrawal ``Import - (1-lam) ExportLocal``: the zonal price premium operation
+saw and the plan's own zonal prices miss). Change them with :func:`update_operational`
+and re-solve, or rebuild from a new config.
 """
 
 from __future__ import annotations
@@ -83,9 +85,28 @@ def define_components(m: pyo.ConcreteModel, inputs: PlannerInputs, config: Plann
         initialize={a: ldas[a].operational.operating_cost_adder_usd_per_mwh for a in ldas},
         doc="DSO operating cost adder on interface energy, $/MWh",
     )
+    m.lda_price_adder = pyo.Param(
+        m.LDAS,
+        m.DAYS,
+        m.HOURS,
+        mutable=True,
+        initialize={
+            (a, d, h): _price_adder(ldas[a].operational, d, h)
+            for a in ldas
+            for d in m.DAYS
+            for h in m.HOURS
+        },
+        doc="zonal price adder on the LDA's net interface withdrawal, $/MWh (signed)",
+    )
     _define_builds(m, ldas)
     _define_operation(m, ldas)
     _define_registrations(m, ldas, config)
+
+
+def _price_adder(params: LDAOperationalParams, d: int, h: int) -> float:
+    """Return the price adder of day ``d``, hour ``h`` (1-based), $/MWh; 0 if not given."""
+    hours = params.price_adder_usd_per_mwh.get(d)
+    return 0.0 if hours is None else float(hours[h - 1])
 
 
 def _define_builds(m: pyo.ConcreteModel, ldas: dict) -> None:
@@ -352,6 +373,22 @@ def _define_costs(
         doc="DSO adder, shift cost, LDA shedding and DER FOM (cumulative), discounted, $/yr",
     )
     register_cost(m, "LDAOperatingCost", "operation")
+    m.LDAPriceAdderCost = pyo.Expression(
+        m.EPOCHS,
+        rule=lambda m, y: (
+            m.discount_factor[y]
+            * weighted_hours_sum(
+                m,
+                lambda y, d, h: sum(
+                    m.lda_price_adder[a, d, h] * (m.LDAImport[y, a, d, h] - export_tx(y, a, d, h))
+                    for a in m.LDAS
+                ),
+                y,
+            )
+        ),
+        doc="zonal price adder x net interface withdrawal, discounted, $/yr (a price signal)",
+    )
+    register_cost(m, "LDAPriceAdderCost", "operation")
 
 
 def update_operational(m: pyo.ConcreteModel, params: dict[str, LDAOperationalParams]) -> None:
@@ -370,6 +407,8 @@ def update_operational(m: pyo.ConcreteModel, params: dict[str, LDAOperationalPar
         m.lda_cost_adder[a] = p.operating_cost_adder_usd_per_mwh
         for h in m.HOURS:
             m.lda_flex_availability[a, h] = p.flex_availability_by_hour[h - 1]
+            for d in m.DAYS:
+                m.lda_price_adder[a, d, h] = _price_adder(p, d, h)
 
 
 def _val(expr: object) -> float:

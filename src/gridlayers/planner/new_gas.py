@@ -187,17 +187,22 @@ def _define_costs(m: pyo.ConcreteModel, costs: object, config: PlannerConfig) ->
 
 
 def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> dict:
-    """Return new gas capacity (MW) and the extra tracking CO2 (t/yr) of earlier epochs.
+    """Return new gas capacity (MW, total and by zone) and the extra tracking CO2 (t/yr).
 
     The reference's tracking ``CO2_y`` counts new-gas dispatch of all epochs r <= y
     (C5); ``_co2_tracking_extra_t[y]`` is the part from epochs r < y.
     """
-    capacity = {
-        k: sum(pyo.value(m.BuildGas[k, z, v]) for (kk, z, v) in m.GAS_BUILDS if kk == k)
+    by_zone = {
+        k: {z: sum(pyo.value(m.BuildGas[k, z, v]) for v in m.EPOCHS) for z in m.ONSHORE_ZONES}
         for k in m.GAS_TECHS
     }
+    capacity = {k: sum(by_zone[k].values()) for k in m.GAS_TECHS}
     co2 = {k: config.new_gas_co2_t_per_mwh for k in GAS_TECHS}
     cumulative = {
         y: sum(pyo.value(_gas_energy(m, r, co2)) for r in m.EPOCHS if r < y) for y in m.EPOCHS
     }
-    return {"capacity_mw": capacity, "_co2_tracking_extra_t": cumulative}
+    return {
+        "capacity_mw": capacity,
+        "capacity_by_zone_mw": by_zone,
+        "_co2_tracking_extra_t": cumulative,
+    }

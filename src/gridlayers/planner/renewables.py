@@ -165,10 +165,12 @@ def _define_costs(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerCo
 
 
 def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> dict:
-    """Return new wind and PV capacity (MW)."""
+    """Return new wind and PV capacity (MW, total and by zone)."""
+    by_zone = {
+        k: {z: sum(pyo.value(m.BuildRE[k, z, v]) for v in m.EPOCHS) for z in m.ONSHORE_ZONES}
+        for k in m.RE_TECHS
+    }
     return {
-        "capacity_mw": {
-            k: sum(pyo.value(m.BuildRE[k, z, v]) for (kk, z, v) in m.RE_BUILDS if kk == k)
-            for k in m.RE_TECHS
-        }
+        "capacity_mw": {k: sum(by_zone[k].values()) for k in m.RE_TECHS},
+        "capacity_by_zone_mw": by_zone,
     }

@@ -26,9 +26,48 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 log = logging.getLogger(__name__)
 
-#: ``on_iteration(iteration, line)``: one Benders master solve is done; ``iteration``
-#: counts the master solves so far (LP phase and tree), ``line`` is its log line.
-IterationCallback = Callable[[int, str], None]
+
+@dataclass(frozen=True)
+class SolveProgress:
+    """State of a running solve, passed to ``on_iteration``.
+
+    Parameters
+    ----------
+    iteration : int
+        Benders master solves so far (LP phase and tree); HiGHS branch-and-bound
+        nodes for a monolithic solve.
+    phase : str
+        ``"lp"`` (Benders LP phase), ``"node"`` (Benders tree), ``"end"`` (the last
+        report of a Benders solve: final plan and bound) or ``"mip"`` (HiGHS).
+    objective : float or None
+        Best plan so far (incumbent), None before the first. Model objective units
+        (scaled $) from :func:`solve_model`; $ billion over the horizon from
+        :func:`gridlayers.planner.plan`.
+    bound : float or None
+        Proven lower bound of the objective (same units), None while unknown.
+    gap : float or None
+        ``(objective - bound) / |objective|``, p.u.; None without an incumbent.
+    seconds : float
+        Time since the solve started (matrix compile included), s.
+    line : str
+        The Benders log line of this master solve ("" for a monolithic solve).
+
+    """
+
+    iteration: int
+    phase: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    line: str = ""
+
+
+#: ``on_iteration(progress)``: called after every Benders master solve, and about
+#: once per :data:`MIP_PROGRESS_SECONDS` during HiGHS's branch and bound.
+IterationCallback = Callable[[SolveProgress], None]
+#: Least time between two progress reports of a monolithic MIP solve, s.
+MIP_PROGRESS_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +94,10 @@ class SolveResult:
         Benders master solves (0 for a monolithic solve).
     message : str
         Solver failures that were handled (e.g. Benders tree nodes abandoned after
-        master LP failures); empty if none.
+        master LP failures, cuts rejected); empty if none.
+    rejected_cuts : int
+        Benders cuts refused for non-finite or extreme values
+        (:func:`~gridlayers.planner.benders_master.cut_defect`); 0 for a monolithic solve.
 
     """
 
@@ -68,6 +110,7 @@ class SolveResult:
     method: str = "monolithic"
     iterations: int = 0
     message: str = ""
+    rejected_cuts: int = 0
 
 
 #: HiGHS options set by :func:`solve_model` before the caller's ``highs_options``.
@@ -156,8 +199,9 @@ def solve_model(
         One HiGHS run on the whole model, or Benders decomposition over the
         operating days (needs ``m.Investment_Variables``; see ``planner/benders.py``).
     on_iteration : callable, optional
-        Called after every Benders master solve (see :data:`IterationCallback`); a
-        monolithic solve is one HiGHS run and does not call it.
+        Receives a :class:`SolveProgress` (incumbent, bound, gap) after every Benders
+        master solve, or about once per :data:`MIP_PROGRESS_SECONDS` while HiGHS's
+        branch and bound runs (not during its root LP).
 
     Returns
     -------
@@ -187,7 +231,8 @@ def solve_model(
             mip_gap,
             time_limit_s,
             threads,
-            _benders_log(tee, on_iteration),
+            _benders_log(tee),
+            on_iteration,
         )
     if method != "monolithic":
         msg = f"unknown solve method {method!r} (use 'monolithic' or 'benders')"
@@ -207,6 +252,8 @@ def solve_model(
             msg = f"invalid HiGHS option {name}={value!r}"
             raise ValueError(msg)
     h.passModel(lp)
+    if on_iteration is not None:
+        _report_mip_progress(h, sign, offset, start, on_iteration)
     log.info("HiGHS: solving the whole model")
     h.run()
     status = h.getModelStatus()
@@ -227,22 +274,81 @@ def solve_model(
     return SolveResult(h.modelStatusToString(status), obj, bound, gap, elapsed, compile_s)
 
 
-def _benders_log(tee: bool, on_iteration: IterationCallback | None) -> Callable[[str], None]:
+def _report_mip_progress(
+    h: highspy.Highs, sign: float, offset: float, start: float, on_iteration: IterationCallback
+) -> None:
+    """Subscribe ``on_iteration`` to HiGHS's MIP callbacks (at most once a second).
+
+    HiGHS reports ``mip_primal_bound`` (incumbent; ``inf`` before the first) and
+    ``mip_dual_bound`` in its own (minimising, offset-free) units.
+    """
+    last = [-math.inf]
+
+    def report(event: object, *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - last[0] < MIP_PROGRESS_SECONDS:
+            return
+        last[0] = now
+        data = event.data_out
+        best, bound = float(data.mip_primal_bound), float(data.mip_dual_bound)
+        if force:  # a new incumbent: its value, whether or not the bound has caught up
+            best = min(best, float(data.objective_function_value))
+        objective = sign * (best + offset) if abs(best) < highspy.kHighsInf else None
+        proven = sign * (bound + offset) if abs(bound) < highspy.kHighsInf else None
+        gap = None
+        if objective is not None and proven is not None:
+            gap = abs(objective - proven) / max(abs(objective), 1e-12)
+        on_iteration(
+            SolveProgress(int(data.mip_node_count), "mip", objective, proven, gap, now - start)
+        )
+
+    h.cbMipInterrupt.subscribe(report)
+    h.cbMipImprovingSolution.subscribe(lambda event: report(event, force=True))
+
+
+def _benders_log(tee: bool) -> Callable[[str], None]:
     """Return the ``log`` of :func:`~gridlayers.planner.benders.solve_benders`.
 
-    Each line goes to the DEBUG log, to stdout with ``tee``, and, for the lines of a
-    master solve (``"benders <iteration> ..."``, one per solve), to ``on_iteration``.
+    Iteration lines go to the DEBUG log, rejected cuts and abandoned tree nodes to
+    the INFO log; all go to stdout with ``tee``.
     """
 
     def emit(line: str) -> None:
-        log.debug("%s", line)
+        handled = line.startswith(("benders cut rejected", "benders node abandoned"))
+        log.log(logging.INFO if handled else logging.DEBUG, "%s", line)
         if tee:
             print(line)  # noqa: T201 - the solver log the caller asked for
-        words = line.split(maxsplit=2)
-        if on_iteration is not None and len(words) > 1 and words[1].isdigit():
-            on_iteration(int(words[1]), line)
 
     return emit
+
+
+def _benders_progress(
+    sign: float, offset: float, start: float, on_iteration: IterationCallback | None
+) -> Callable[[dict], None] | None:
+    """Turn a Benders ``history`` entry (solver units) into a :class:`SolveProgress`."""
+    if on_iteration is None:
+        return None
+
+    def report(entry: dict) -> None:
+        best, bound = entry["best"], entry["bound"]
+        objective = sign * (best + offset) if math.isfinite(best) else None
+        proven = sign * (bound + offset) if math.isfinite(bound) else None
+        gap = None
+        if objective is not None and proven is not None:
+            gap = (best - bound) / max(abs(best), 1e-12)
+        on_iteration(
+            SolveProgress(
+                entry["iteration"],
+                entry["phase"],
+                objective,
+                proven,
+                gap,
+                time.perf_counter() - start,
+                entry["line"],
+            )
+        )
+
+    return report
 
 
 def _solve_benders(
@@ -258,6 +364,7 @@ def _solve_benders(
     time_limit_s: float | None,
     threads: int | None,
     log_line: Callable[[str], None],
+    on_iteration: IterationCallback | None,
 ) -> SolveResult:
     """Solve the compiled model by Benders decomposition and load the solution."""
     from gridlayers.planner.benders import BendersError, solve_benders
@@ -279,6 +386,8 @@ def _solve_benders(
             time_limit_s=left,
             threads=threads,
             log=log_line,
+            column_names=[v.name if f else "" for v, f in zip(columns, first, strict=True)],
+            on_progress=_benders_progress(sign, offset, start, on_iteration),
         )
     except BendersError as err:
         raise PlannerSolveError(str(err)) from err
@@ -305,4 +414,5 @@ def _solve_benders(
         method="benders",
         iterations=res.iterations,
         message=res.message,
+        rejected_cuts=res.rejected_cuts,
     )

@@ -203,9 +203,11 @@ def _define_registrations(
 
 
 def summarize(m: pyo.ConcreteModel, inputs: PlannerInputs, config: PlannerConfig) -> dict:
-    """Return battery power (MW) and energy (MWh) added over the horizon."""
-    power = sum(pyo.value(m.BuildBattery[z, v]) for z in m.BATTERY_ZONES for v in m.EPOCHS)
+    """Return battery power (MW, total and by zone) and energy (MWh) added over the horizon."""
+    by_zone = {z: sum(pyo.value(m.BuildBattery[z, v]) for v in m.EPOCHS) for z in m.BATTERY_ZONES}
+    power = sum(by_zone.values())
     return {
         "capacity_mw": {"battery": power},
+        "capacity_by_zone_mw": {"battery": by_zone},
         "battery_energy_mwh": config.battery_duration_h * power,
     }

@@ -44,7 +44,11 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
     tr_field = "transmission.case" if tr.case else "transmission.json"
     net = _net_or_error(tr, file, tr_field, "transmission network")
     _check_calibration(tr, file)
-    if tr.load_profile != "flat" and not _has_standard_profile(f"{tr.load_profile}_pload"):
+    if (
+        tr.load_profile != "flat"
+        and not tr.load_profile.startswith("isone8_day")  # checked by the schema
+        and not _has_standard_profile(f"{tr.load_profile}_pload")
+    ):
         raise ScenarioError(
             file,
             "transmission.load_profile",
@@ -70,6 +74,38 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
             )
         _check_feeder(feeder, file, base)
         _check_dso_strategy(lda.dso_strategy, file, f"{base}.dso_strategy")
+    _check_loop_zones(scenario, net, file)
+
+
+def _check_loop_zones(scenario: Scenario, net: object, file: Path) -> None:
+    """Price feedback and planned transmission need the planner's zones as the net's buses."""
+    loop = scenario.loop
+    if loop is None or not (loop.price_feedback or loop.planned_transmission):
+        return
+    if loop.planned_transmission:
+        from gridlayers.grid.isone_net import read_planner_data
+
+        zones = list(read_planner_data(scenario.planner.data_dir).onshore_zones)
+        names = [str(n) for n in net.bus.name]
+        if names != zones:
+            raise ScenarioError(
+                file,
+                "loop.planned_transmission",
+                f"needs the ISO-NE net (buses {zones}) as transmission, found buses {names[:8]}",
+                "use the net of python -m gridlayers.grid.isone_net (networks/isone8.json).",
+            )
+    zone_of = {a.name: a.zone for a in scenario.planner.lda.ldas}
+    for i, lda in enumerate(scenario.ldas):
+        if lda.name not in zone_of:
+            continue
+        name = str(net.bus.name.at[lda.interface_bus])
+        if name != zone_of[lda.name]:
+            raise ScenarioError(
+                file,
+                f"ldas[{i}].interface_bus",
+                f"loop.price_feedback needs the bus of planner zone {zone_of[lda.name]!r}, "
+                f"found bus {lda.interface_bus} named {name!r}",
+            )
 
 
 def _check_calibration(transmission: object, file: Path) -> None:

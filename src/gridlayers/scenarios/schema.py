@@ -73,7 +73,10 @@ class TransmissionConfig(_Strict):
         "mv_urban",
         description=(
             "SimBench standard load profile that scales every transmission load over time "
-            "(normalised to its annual peak, so the net's p_mw is the annual peak), or 'flat'."
+            "(normalised to its annual peak, so the net's p_mw is the annual peak), 'flat', "
+            "or 'isone8_day<d>' (d = 1..10): the hourly ISO-NE system load minus existing "
+            "wind and solar of day d of the bundled planner data, over its peak-hour load, "
+            "repeated every day (for the ISO-NE 8-zone net of gridlayers.grid.isone_net)."
         ),
     )
     cost_segments: int | None = Field(
@@ -142,6 +145,20 @@ class TransmissionConfig(_Strict):
     )
 
     _resolve_json = field_validator("json_path")(_relative_to_scenario)
+
+    @field_validator("load_profile")
+    @classmethod
+    def _planner_day_profile(cls, value: str) -> str:
+        if not value.startswith("isone8"):
+            return value
+        from gridlayers.grid.isone_net import PLANNER_PROFILE_DAYS, planner_profile_day
+
+        day = planner_profile_day(value)
+        if day not in PLANNER_PROFILE_DAYS:
+            last = PLANNER_PROFILE_DAYS[-1]
+            msg = f"an ISO-NE planner-day profile is 'isone8_day<d>' with d in 1..{last}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("generator_technologies")
     @classmethod
