@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from conftest import DEFAULT, REPO, write_scenario
 from gridlayers.cli import app
-from gridlayers.report import OPERATION, PLANNING, write_report
+from gridlayers.report import OPERATION, PARADIGM_PLANS, PLANNING, write_report
+from gridlayers.report.planning import plans_by_paradigm
 from gridlayers.results import RunFolderError, load
 from gridlayers.results.store import TABLES
 from gridlayers.runner import run_scenario
@@ -260,3 +261,35 @@ def test_cli_report_of_a_folder_without_results_exits_2(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert lines[0].startswith(f"error: {tmp_path}: not a run folder: found none of")
     assert not (tmp_path / "report.html").exists()
+
+
+def test_report_of_a_loop_over_paradigms_draws_the_plans_side_by_side(tmp_path: Path) -> None:
+    base = tmp_path / "loops"
+    base.mkdir()
+    for k, paradigm in enumerate(("total_tso", "total_dso")):
+        folder = _plan_folder(base / paradigm)
+        record = json.loads((folder / "loop.json").read_text())
+        record["paradigm"] = paradigm
+        record["plan"]["capacity_mw"]["wind"] = 120.0 + 100.0 * k
+        (folder / "loop.json").write_text(json.dumps(record))
+    run = load(base)
+    assert list(run.loops) == ["total_tso", "total_dso"]
+    assert run.loops["total_dso"]["plan"]["capacity_mw"]["wind"] == 220.0
+    figure = plans_by_paradigm(run)
+    ax = figure.axes[0]
+    # one bar per technology and paradigm, the heights the plans' capacities
+    heights = {c.get_label(): [round(b.get_height(), 6) for b in c] for c in ax.containers}
+    assert heights == {
+        "Total TSO": [0.0, 120.0, 4700.0, 2300.0],
+        "Total DSO": [0.0, 220.0, 4700.0, 2300.0],
+    }
+    written = write_report(base)
+    text = written.html.read_text()
+    assert re.findall(r'<img alt="([^"]*)"', text) == [s.title for s in PARADIGM_PLANS]
+    assert [p.name for p in written.figures] == ["plans_by_paradigm.png", "loops_by_paradigm.png"]
+
+
+def test_a_paradigm_loop_folder_is_not_read_as_several_paradigms(tmp_path: Path) -> None:
+    run = load(_plan_folder(tmp_path / "loop"))
+    assert run.loops == {}
+    assert plans_by_paradigm(run).startswith("no <paradigm>/loop.json")

@@ -91,6 +91,8 @@ def loop_cmd(
             _write_report(target)
     if several:
         ui.table(_side_by_side_table(records))
+        if report:  # the plans side by side
+            _write_report(base)
 
 
 def _run_loop(sc: Any, paradigm: str, target: Path, ui: Output) -> dict[str, Any]:

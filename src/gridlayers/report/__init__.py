@@ -3,9 +3,9 @@
 :func:`write_report` reads a run folder with :func:`gridlayers.results.load` and draws
 the figures of :mod:`gridlayers.report.market` (costs, payments, interfaces, LMPs,
 computation), :mod:`gridlayers.report.grid` (DLMPs, voltages, violations, DER) and
-:mod:`gridlayers.report.planning` (capacity mix, loop convergence).
+:mod:`gridlayers.report.planning` (capacity mix, loop convergence, plans per paradigm).
 """
 
-from gridlayers.report.build import OPERATION, PLANNING, Report, write_report
+from gridlayers.report.build import OPERATION, PARADIGM_PLANS, PLANNING, Report, write_report
 
-__all__ = ["OPERATION", "PLANNING", "Report", "write_report"]
+__all__ = ["OPERATION", "PARADIGM_PLANS", "PLANNING", "Report", "write_report"]

@@ -140,6 +140,26 @@ PLANNING = (
 )
 
 
+#: Figures of a ``gridlayers loop`` folder over several paradigms (``<paradigm>/loop.json``).
+PARADIGM_PLANS = (
+    FigureSpec(
+        "plans_by_paradigm",
+        "Plans per paradigm",
+        "<paradigm>/loop.json, last round: new capacity by technology, DER PV and DER "
+        "batteries per LDA (MW) and the plan's objective and cost parts ($ billion over "
+        "the horizon), one colour per paradigm.",
+        planning.plans_by_paradigm,
+    ),
+    FigureSpec(
+        "loops_by_paradigm",
+        "Planning loop convergence per paradigm",
+        "<paradigm>/loop.json per round: plan objective ($ billion) and the largest change "
+        "of an LDA decision (MW, against the tolerance), one line per paradigm.",
+        planning.loops_by_paradigm,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Report:
     """What :func:`write_report` wrote."""
@@ -173,12 +193,14 @@ def draw(spec: FigureSpec, run: RunResults) -> Drawn:
 
 
 def _sections(run: RunResults) -> list[tuple[str, tuple[FigureSpec, ...]]]:
-    """Operation if the folder has co-simulation results, planning if it has a plan/loop."""
+    """Sections to draw: operation, planning and plans per paradigm, as the folder has them."""
     out = []
     if run.source != "none" or run.summary.get("paradigms"):
         out.append(("Operation", OPERATION))
     if run.plan is not None or run.loop is not None:
         out.append(("Planning", PLANNING))
+    if run.loops:
+        out.append(("Plans per paradigm", PARADIGM_PLANS))
     return out
 
 

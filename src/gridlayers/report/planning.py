@@ -1,7 +1,8 @@
 """Report figures of the planning side: the capacity mix and the loop's convergence.
 
 Read from ``plan_summary.json`` (``gridlayers plan``, ``gridlayers loop``) and
-``loop.json`` (``gridlayers loop``); capacities MW, costs $ billion over the horizon.
+``loop.json`` (``gridlayers loop``), or ``<paradigm>/loop.json`` of a loop over several
+paradigms (the plans side by side); capacities MW, costs $ billion over the horizon.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from gridlayers.report.common import new_figure
+from gridlayers.report.common import colour, label, new_figure
 from gridlayers.results.load import RunResults
 
 #: Per-LDA plan decisions (key in ``plan["ldas"][lda]``, label), MW.
@@ -117,5 +118,106 @@ def loop_convergence(run: RunResults) -> Figure | str:
     for ax in axes.flat:
         ax.set_xlabel("round")
         ax.set_xticks(k)
+        ax.legend(fontsize="x-small")
+    return fig
+
+
+def _grouped(ax, groups: list[str], values: dict[str, list[float]], run_order: list[str]) -> None:  # noqa: ANN001
+    """Bars of ``values[paradigm][i]`` grouped by ``groups[i]``, one colour per paradigm."""
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(values), 1)
+    for k, (paradigm, ys) in enumerate(values.items()):
+        offset = (k - (len(values) - 1) / 2) * width
+        ax.bar(x + offset, ys, width, label=label(paradigm), color=colour(paradigm, run_order))
+    ax.set_xticks(x, groups)
+
+
+def plans_by_paradigm(run: RunResults) -> Figure | str:
+    """Last plan of each paradigm's loop side by side: capacity mix, DER per LDA, cost.
+
+    Read from ``<paradigm>/loop.json`` of a loop over several paradigms; capacities MW,
+    costs $ billion over the horizon.
+    """
+    plans = {p: record["plan"] for p, record in run.loops.items()}
+    if not plans:
+        return "no <paradigm>/loop.json in this folder (a loop over several paradigms)"
+    order = list(plans)
+    fig, axes = new_figure("Plans per paradigm (last loop round)", 2, 2, row_height=3.2)
+    technologies = list(dict.fromkeys(t for plan in plans.values() for t in plan["capacity_mw"]))
+    ax = axes[0, 0]
+    _grouped(
+        ax,
+        technologies,
+        {
+            p: [float(plan["capacity_mw"].get(t, 0.0)) for t in technologies]
+            for p, plan in plans.items()
+        },
+        order,
+    )
+    ax.set_xlabel("technology")
+    ax.set_ylabel("new capacity [MW]")
+    ax.set_title("new capacity over the horizon", fontsize="medium")
+    ax.tick_params(axis="x", rotation=30)
+    ldas = list(dict.fromkeys(a for plan in plans.values() for a in plan.get("ldas") or {}))
+    for ax, (key, name) in zip(axes.flat[1:3], _LDA_KEYS[:2], strict=True):
+        if not ldas:
+            ax.set_axis_off()
+            continue
+        _grouped(
+            ax,
+            ldas,
+            {
+                p: [float(((plan.get("ldas") or {}).get(a) or {}).get(key) or 0.0) for a in ldas]
+                for p, plan in plans.items()
+            },
+            order,
+        )
+        ax.set_xlabel("LDA")
+        ax.set_ylabel(f"{name} [MW]")
+        ax.set_title(f"{name} per LDA (last epoch)", fontsize="medium")
+        ax.tick_params(axis="x", rotation=45, labelsize="x-small")
+    ax = axes[1, 1]
+    parts = [("objective_busd", "objective"), *_COSTS]
+    _grouped(
+        ax,
+        [name for _, name in parts],
+        {p: [float(plan.get(key) or 0.0) for key, _ in parts] for p, plan in plans.items()},
+        order,
+    )
+    ax.set_xlabel("cost part")
+    ax.set_ylabel("cost [$ billion over the horizon]")
+    ax.set_title("plan cost", fontsize="medium")
+    for ax in axes.flat:
+        if ax.has_data():
+            ax.legend(fontsize="x-small")
+    return fig
+
+
+def loops_by_paradigm(run: RunResults) -> Figure | str:
+    """Each paradigm's loop per round: plan objective ($ billion) and plan change (MW)."""
+    if not run.loops:
+        return "no <paradigm>/loop.json in this folder (a loop over several paradigms)"
+    order = list(run.loops)
+    fig, axes = new_figure("Planning loop convergence per paradigm", 1, 2, row_height=3.2)
+    tolerance = None
+    for p, record in run.loops.items():
+        rounds = record.get("rounds") or []
+        k = [r["round"] for r in rounds]
+        style = {"marker": "o", "color": colour(p, order), "label": label(p)}
+        axes[0, 0].plot(k, [r["plan"]["objective_busd"] for r in rounds], **style)
+        change = [
+            np.nan if r.get("plan_change_mw") is None else r["plan_change_mw"] for r in rounds
+        ]
+        axes[0, 1].plot(k, change, **style)
+        tolerance = tolerance or (record.get("settings") or {}).get("tolerance_mw")
+    axes[0, 0].set_ylabel("plan objective [$ billion]")
+    axes[0, 0].set_title("plan objective", fontsize="medium")
+    if tolerance:
+        axes[0, 1].axhline(tolerance, color="r", ls="--", label=f"tolerance {tolerance} MW")
+        axes[0, 1].set_yscale("log")
+    axes[0, 1].set_ylabel("plan change [MW]")
+    axes[0, 1].set_title("largest change of an LDA decision", fontsize="medium")
+    for ax in axes.flat:
+        ax.set_xlabel("round")
         ax.legend(fontsize="x-small")
     return fig

@@ -3,7 +3,8 @@
 A run folder (written by :func:`gridlayers.runner.run_scenario`) holds
 ``results.duckdb``, the same tables as ``<table>.parquet``, ``summary.json`` and
 ``scenario.resolved.yaml``; ``gridlayers plan`` and ``gridlayers loop`` add
-``plan_summary.json`` and ``loop.json``. :func:`load` reads every table from the
+``plan_summary.json`` and ``loop.json`` (a loop over several paradigms writes one
+sub-folder per paradigm, each with its ``loop.json``). :func:`load` reads every table from the
 database (read-only), or from the Parquet files when the database is missing or
 cannot be opened (e.g. another process holds its write lock). Units are those of
 :mod:`gridlayers.results.store` (MW, MWh, pu, %, $ over the interval, $/MWh).
@@ -28,6 +29,8 @@ SUMMARY = "summary.json"
 SCENARIO = "scenario.resolved.yaml"
 PLAN = "plan_summary.json"
 LOOP = "loop.json"
+#: Order of the paradigms of a loop folder over several paradigms (others follow by name).
+_LOOP_ORDER = ("total_tso", "minimal_dso", "total_dso")
 
 
 class RunFolderError(ValueError):
@@ -53,6 +56,10 @@ class RunResults:
         ``plan_summary.json`` of ``gridlayers plan`` or ``gridlayers loop``, if present.
     loop : dict or None
         ``loop.json`` of ``gridlayers loop``, if present.
+    loops : dict of str to dict
+        ``<paradigm>/loop.json`` per paradigm of a ``gridlayers loop`` over several
+        paradigms (``--paradigm`` repeated), keyed by the record's paradigm (Total TSO,
+        Minimal DSO, Total DSO, then others by name); empty otherwise.
     source : str
         Where the tables came from: ``"duckdb"``, ``"parquet"`` or ``"none"``.
 
@@ -64,6 +71,7 @@ class RunResults:
     scenario: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
     loop: dict[str, Any] | None = None
+    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "none"
 
     def __getitem__(self, table: str) -> pd.DataFrame:
@@ -148,6 +156,17 @@ def _read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
     return {}, "none"
 
 
+def _read_loops(folder: Path) -> dict[str, dict[str, Any]]:
+    """``<sub>/loop.json`` of every sub-folder, keyed by the record's paradigm."""
+    loops = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        record = _read_json(sub / LOOP)
+        if isinstance(record, dict) and isinstance(record.get("plan"), dict):
+            loops[str(record.get("paradigm") or sub.name)] = record
+    rank = {p: k for k, p in enumerate(_LOOP_ORDER)}
+    return dict(sorted(loops.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
 def load(run_dir: Path | str) -> RunResults:
     """Read a run folder's tables, ``summary.json`` and side files.
 
@@ -156,7 +175,8 @@ def load(run_dir: Path | str) -> RunResults:
     run_dir : Path or str
         Folder written by ``gridlayers run``/``compare`` (``results.duckdb`` or the
         Parquet tables, ``summary.json``), or by ``gridlayers plan``/``loop``
-        (``plan_summary.json``, ``loop.json``; their tables are then empty).
+        (``plan_summary.json``, ``loop.json``; their tables are then empty), or the
+        folder of a loop over several paradigms (one ``<paradigm>/loop.json`` each).
 
     Returns
     -------
@@ -177,10 +197,12 @@ def load(run_dir: Path | str) -> RunResults:
         raise RunFolderError(msg)
     tables, source = _read_tables(folder)
     summary, plan, loop = (_read_json(folder / name) for name in (SUMMARY, PLAN, LOOP))
-    if source == "none" and summary is None and plan is None and loop is None:
+    loops = _read_loops(folder) if loop is None else {}
+    if source == "none" and summary is None and plan is None and loop is None and not loops:
         msg = (
             f"{folder}: not a run folder: found none of {DATABASE}, <table>.parquet, "
-            f"{SUMMARY}, {PLAN} or {LOOP} (write one with 'gridlayers run SCENARIO --out DIR')"
+            f"{SUMMARY}, {PLAN}, {LOOP} or <paradigm>/{LOOP} "
+            "(write one with 'gridlayers run SCENARIO --out DIR')"
         )
         raise RunFolderError(msg)
     scenario_path = folder / SCENARIO
@@ -192,5 +214,6 @@ def load(run_dir: Path | str) -> RunResults:
         scenario=scenario,
         plan=plan,
         loop=loop,
+        loops=loops,
         source=source,
     )
