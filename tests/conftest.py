@@ -51,3 +51,27 @@ def simple_config(**overrides: object) -> PlannerConfig:
     )
     base.update(overrides)
     return PlannerConfig(**base)
+
+
+def two_bus(length_miles: float, load_mw: float = 100.0):  # noqa: ANN201
+    """Planner toy: bus A a cheap unit (10 $/MWh); bus B the load (MW) and a dear unit
+    (50 $/MWh); one 50 MW corridor of ``length_miles`` between them."""
+    from gridlayers.planner.toy import toy_inputs
+
+    return toy_inputs(
+        demand_mw={"A": [0.0], "B": [load_mw]},
+        units=[
+            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
+            {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},
+        ],
+        lines=[
+            {
+                "from_zone": "A",
+                "to_zone": "B",
+                "x_pu": 0.001,
+                "s_max_mw": 50.0,
+                "length_miles": length_miles,
+                "kind": "existing",
+            }
+        ],
+    )

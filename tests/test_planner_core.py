@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import simple_config
+from conftest import simple_config, two_bus
 from gridlayers.planner import build_model, solve_model
 from gridlayers.planner.config import capital_recovery_factor
 from gridlayers.planner.report import summarize_model
@@ -22,27 +22,6 @@ def solve(inputs, config):  # noqa: ANN001, ANN201
     res = solve_model(m, mip_gap=config.mip_gap, method=config.solve_method)
     assert res.method == config.solve_method
     return m, res, summarize_model(m, inputs, config)
-
-
-def two_bus(length_miles: float):  # noqa: ANN201
-    """Bus A: cheap unit (10 $/MWh); bus B: 100 MW load, dear unit (50 $/MWh); 50 MW corridor."""
-    return toy_inputs(
-        demand_mw={"A": [0.0], "B": [100.0]},
-        units=[
-            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-            {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},
-        ],
-        lines=[
-            {
-                "from_zone": "A",
-                "to_zone": "B",
-                "x_pu": 0.001,
-                "s_max_mw": 50.0,
-                "length_miles": length_miles,
-                "kind": "existing",
-            }
-        ],
-    )
 
 
 @pytest.mark.parametrize("method", METHODS)

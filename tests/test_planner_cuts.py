@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gridlayers.planner.benders as benders
-from conftest import simple_config
+from conftest import simple_config, two_bus
 from gridlayers.planner import build_model, solve_model
 from gridlayers.planner.benders_blocks import BendersError, _Cut, _Decomposition
 from gridlayers.planner.benders_master import (
@@ -23,31 +23,14 @@ from gridlayers.planner.benders_master import (
     cut_defect,
 )
 from gridlayers.planner.solve import _compile
-from gridlayers.planner.toy import toy_inputs
 
 
 def two_bus_partial_upgrade():  # noqa: ANN201
-    """Bus A: cheap unit; bus B: 80 MW load, dear unit; 50 MW corridor, upgrade +50 MW.
+    """Bus B: 80 MW load; 50 MW corridor of 10 miles, upgrade +50 MW.
 
     The LP relaxation builds 0.6 of the upgrade, so the tree has to branch.
     """
-    return toy_inputs(
-        demand_mw={"A": [0.0], "B": [80.0]},
-        units=[
-            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-            {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},
-        ],
-        lines=[
-            {
-                "from_zone": "A",
-                "to_zone": "B",
-                "x_pu": 0.001,
-                "s_max_mw": 50.0,
-                "length_miles": 10.0,
-                "kind": "existing",
-            }
-        ],
-    )
+    return two_bus(10.0, load_mw=80.0)
 
 
 def benders_solve(**kwargs: object):  # noqa: ANN201

@@ -99,6 +99,44 @@ def by_time(frame: pd.DataFrame, value: str, how: str = "sum") -> pd.Series:
     return frame.groupby("time")[value].agg(how).sort_index()
 
 
+def xy(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(index, values as float)`` of a series, for ``ax.plot(*xy(s))``."""
+    return series.index.to_numpy(), series.to_numpy(dtype=float)
+
+
+def grouped_bars(
+    ax: Axes,
+    categories: list[str],
+    values: dict[str, list[float]],
+    paradigms: list[str],
+    value_labels: bool = False,
+) -> None:
+    """Bars of ``values[paradigm][i]`` grouped by ``categories[i]``, a colour per paradigm.
+
+    ``paradigms`` is the run order that fixes the colours (:func:`colour`); each bar
+    set carries its paradigm's display name as legend label, and with ``value_labels``
+    every bar its value.
+    """
+    x = np.arange(len(categories))
+    width = 0.8 / max(len(values), 1)
+    for k, (paradigm, ys) in enumerate(values.items()):
+        offset = (k - (len(values) - 1) / 2) * width
+        bars = ax.bar(
+            x + offset, ys, width, label=label(paradigm), color=colour(paradigm, paradigms)
+        )
+        if value_labels:
+            ax.bar_label(bars, [_short(v) for v in ys], fontsize="xx-small")
+    ax.set_xticks(x, categories)
+
+
+def _short(value: float) -> str:
+    if not np.isfinite(value):
+        return ""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def heatmap(
     ax: Axes,
     frame: pd.DataFrame,

@@ -23,12 +23,9 @@ from gridlayers.report.common import (
     label,
     new_figure,
     time_axis,
+    xy,
 )
 from gridlayers.results.load import RunResults
-
-
-def _xy(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    return series.index.to_numpy(), series.to_numpy(dtype=float)
 
 
 def voltage_limits(run: RunResults) -> dict[str, tuple[float, float]]:
@@ -71,10 +68,10 @@ def dlmp(run: RunResults) -> Figure | str:
         this = rows[rows["lda"] == lda]
         for p, sub in this.groupby("paradigm", sort=False):
             c = colour(str(p), names)
-            t, low = _xy(by_time(sub, "dlmp_min_usd_per_mwh", "min"))
-            _, high = _xy(by_time(sub, "dlmp_max_usd_per_mwh", "max"))
+            t, low = xy(by_time(sub, "dlmp_min_usd_per_mwh", "min"))
+            _, high = xy(by_time(sub, "dlmp_max_usd_per_mwh", "max"))
             ax.fill_between(t, low, high, color=c, alpha=0.25, step="post")
-            ax.step(*_xy(by_time(sub, "dlmp_mean_usd_per_mwh", "mean")), color=c, where="post")
+            ax.step(*xy(by_time(sub, "dlmp_mean_usd_per_mwh", "mean")), color=c, where="post")
         ax.set_title(f"LDA {lda}" + _clip(ax, this), fontsize="medium")
         ax.set_ylabel("DLMP [$/MWh]")
     time_axis(axes[-1, 0])
@@ -117,8 +114,8 @@ def voltage_envelope(run: RunResults) -> Figure | str:
     for ax, lda in zip(axes[:, 0], ldas, strict=True):
         for p, sub in rows[rows["lda"] == lda].groupby("paradigm", sort=False):
             c = colour(str(p), names)
-            t, low = _xy(by_time(sub, "vm_min_pu", "min"))
-            _, high = _xy(by_time(sub, "vm_max_pu", "max"))
+            t, low = xy(by_time(sub, "vm_min_pu", "min"))
+            _, high = xy(by_time(sub, "vm_max_pu", "max"))
             ax.fill_between(t, low, high, color=c, alpha=0.2, step="post")
             ax.step(t, high, color=c, where="post", lw=1)
             ax.step(t, low, color=c, where="post", lw=1, ls=":")
@@ -233,7 +230,7 @@ def violations(run: RunResults) -> Figure | str:
         (axes[1, 0], "thermal_violations", "thermal violations\n[branches]"),
     ):
         for p, sub in rows.groupby("paradigm", sort=False):
-            ax.step(*_xy(by_time(sub, column)), where="post", color=colour(str(p), names))
+            ax.step(*xy(by_time(sub, column)), where="post", color=colour(str(p), names))
         ax.set_ylabel(unit)
         ax.set_ylim(-0.05 * max(1.0, rows[column].max()), 1.1 * max(1.0, rows[column].max()))
     ax = axes[2, 0]
@@ -272,7 +269,7 @@ def der(run: RunResults) -> Figure | str:
         for k, agg in enumerate(aggregators):
             a = sub[sub["aggregator"] == agg]
             for ax, column in zip(axes[:, j], ("der_energy_mwh", "curtailed_mwh"), strict=True):
-                ax.step(*_xy(by_time(a, column)), where="post", color=f"C{k}")
+                ax.step(*xy(by_time(a, column)), where="post", color=f"C{k}")
         axes[0, j].axhline(0.0, color="k", lw=0.5)
         axes[0, j].set_title(label(p), fontsize="medium")
         for ax in axes[:, j]:

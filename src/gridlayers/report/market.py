@@ -17,11 +17,13 @@ from gridlayers.report.common import (
     colour,
     empty,
     figure_legend,
+    grouped_bars,
     heatmap,
     interval_minutes,
     label,
     new_figure,
     time_axis,
+    xy,
 )
 from gridlayers.results.load import RunResults
 
@@ -125,9 +127,9 @@ def cost_over_time(run: RunResults) -> Figure | str:
     cost, rent = axes[0]
     for p, rows in market.groupby("paradigm", sort=False):
         c = colour(str(p), names)
-        cost.plot(*_xy(by_time(rows, "generation_cost_usd")), color=c)
-        cost.plot(*_xy(by_time(rows, "forward_generation_cost_usd")), color=c, ls="--", lw=1)
-        rent.plot(*_xy(by_time(rows, "congestion_rent_usd")), color=c)
+        cost.plot(*xy(by_time(rows, "generation_cost_usd")), color=c)
+        cost.plot(*xy(by_time(rows, "forward_generation_cost_usd")), color=c, ls="--", lw=1)
+        rent.plot(*xy(by_time(rows, "congestion_rent_usd")), color=c)
     cost.set_ylabel("generation cost [$ per interval]")
     cost.set_title("generation cost (dashed: forward schedule)", fontsize="medium")
     rent.set_ylabel("congestion rent [$ per interval]")
@@ -143,10 +145,6 @@ def cost_over_time(run: RunResults) -> Figure | str:
     return fig
 
 
-def _xy(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    return series.index.to_numpy(), series.to_numpy(dtype=float)
-
-
 def interface(run: RunResults) -> Figure | str:
     """Plot cleared injection (forward schedule) against realised injection per LDA (MW)."""
     rows = run["interface_interval"]
@@ -158,8 +156,8 @@ def interface(run: RunResults) -> Figure | str:
     for ax, lda in zip(axes[:, 0], ldas, strict=True):
         for p, sub in rows[rows["lda"] == lda].groupby("paradigm", sort=False):
             c = colour(str(p), names)
-            ax.plot(*_xy(by_time(sub, "realised_injection_mw")), color=c)
-            ax.plot(*_xy(by_time(sub, "cleared_injection_mw")), color=c, ls="--", lw=1)
+            ax.plot(*xy(by_time(sub, "realised_injection_mw")), color=c)
+            ax.plot(*xy(by_time(sub, "cleared_injection_mw")), color=c, ls="--", lw=1)
         ax.axhline(0.0, color="k", lw=0.5)
         ax.set_title(f"LDA {lda}", fontsize="medium")
         ax.set_ylabel("injection into\ntransmission [MW]")
@@ -241,7 +239,7 @@ def computation(run: RunResults) -> Figure | str:
         ax.set_ylabel(unit + (" (log scale)" if log else ""))
     per_interval = axes[0, 1]
     for p, sub in market.groupby("paradigm", sort=False):
-        per_interval.plot(*_xy(by_time(sub, "solve_seconds")), color=colour(str(p), names))
+        per_interval.plot(*xy(by_time(sub, "solve_seconds")), color=colour(str(p), names))
     per_interval.set_ylabel("TSO forward solve [s]")
     per_interval.set_title("TSO forward solve time per interval", fontsize="medium")
     time_axis(per_interval)
@@ -251,20 +249,7 @@ def computation(run: RunResults) -> Figure | str:
 
 def _grouped_bars(ax: Axes, group: dict[str, list[float]], names: list[str]) -> None:
     """Bars per category (x) and paradigm (colour), each labelled with its value."""
-    x = np.arange(len(group))
-    width = 0.8 / len(names)
-    for i, p in enumerate(names):
-        values = [group[cat][i] for cat in group]
-        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, color=colour(p, names))
-        ax.bar_label(bars, [_short(v) for v in values], fontsize="xx-small")
-    ax.set_xticks(x, list(group))
+    values = {p: [group[cat][i] for cat in group] for i, p in enumerate(names)}
+    grouped_bars(ax, list(group), values, names, value_labels=True)
     ax.set_xlabel("quantity")
     ax.margins(y=0.12)
-
-
-def _short(value: float) -> str:
-    if not np.isfinite(value):
-        return ""
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"

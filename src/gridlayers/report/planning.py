@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from gridlayers.report.common import colour, label, new_figure
+from gridlayers.report.common import colour, grouped_bars, label, new_figure
 from gridlayers.results.load import RunResults
 
 #: Per-LDA plan decisions (key in ``plan["ldas"][lda]``, label), MW.
@@ -122,16 +122,6 @@ def loop_convergence(run: RunResults) -> Figure | str:
     return fig
 
 
-def _grouped(ax, groups: list[str], values: dict[str, list[float]], run_order: list[str]) -> None:  # noqa: ANN001
-    """Bars of ``values[paradigm][i]`` grouped by ``groups[i]``, one colour per paradigm."""
-    x = np.arange(len(groups))
-    width = 0.8 / max(len(values), 1)
-    for k, (paradigm, ys) in enumerate(values.items()):
-        offset = (k - (len(values) - 1) / 2) * width
-        ax.bar(x + offset, ys, width, label=label(paradigm), color=colour(paradigm, run_order))
-    ax.set_xticks(x, groups)
-
-
 def plans_by_paradigm(run: RunResults) -> Figure | str:
     """Last plan of each paradigm's loop side by side: capacity mix, DER per LDA, cost.
 
@@ -145,7 +135,7 @@ def plans_by_paradigm(run: RunResults) -> Figure | str:
     fig, axes = new_figure("Plans per paradigm (last loop round)", 2, 2, row_height=3.2)
     technologies = list(dict.fromkeys(t for plan in plans.values() for t in plan["capacity_mw"]))
     ax = axes[0, 0]
-    _grouped(
+    grouped_bars(
         ax,
         technologies,
         {
@@ -163,7 +153,7 @@ def plans_by_paradigm(run: RunResults) -> Figure | str:
         if not ldas:
             ax.set_axis_off()
             continue
-        _grouped(
+        grouped_bars(
             ax,
             ldas,
             {
@@ -178,7 +168,7 @@ def plans_by_paradigm(run: RunResults) -> Figure | str:
         ax.tick_params(axis="x", rotation=45, labelsize="x-small")
     ax = axes[1, 1]
     parts = [("objective_busd", "objective"), *_COSTS]
-    _grouped(
+    grouped_bars(
         ax,
         [name for _, name in parts],
         {p: [float(plan.get(key) or 0.0) for key, _ in parts] for p, plan in plans.items()},
