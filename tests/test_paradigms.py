@@ -131,13 +131,16 @@ def test_dso_strategies_are_chosen_by_the_scenario(tmp_path: Path) -> None:
     assert pro_rata["max_voltage_pu"] > 1.05 + FORECAST_TOL_PU
 
 
-def test_infeasible_dso_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+def test_infeasible_dso_is_recorded_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A DSO planning against an unreachable voltage band falls back and says so.
 
     CautiousDSO plans against [0.9625, 1.0375] pu: infeasible at noon, so it dispatches
     for the least violation of that band (soft-limit fallback), which keeps the feeder
     below the real 1.05 pu limit (the network-blind fallback did not).
     """
+    monkeypatch.setenv("GRIDLAYERS_ALLOW_IMPORT", "1")  # the opt-in to import user code
     cautious = _total_dso_with(tmp_path, "example_dso_strategy:CautiousDSO")
     assert cautious["intervals"] == 2
     assert cautious["dso_infeasible_intervals"] == 2
@@ -156,8 +159,8 @@ def test_unknown_dso_strategy_is_a_scenario_error(tmp_path: Path) -> None:
     data["ldas"][1]["dso_strategy"] = "nowhere.module:Nothing"
     file = tmp_path / "bad.yaml"
     file.write_text(yaml.safe_dump(data))
-    done = subprocess.run([sys.executable, "-m", "gridlayers.cli", "validate", str(file)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "gridlayers.cli", "validate", "--allow-import",
+                           str(file)], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2
     assert "ldas[1].dso_strategy: cannot import DSO strategy" in done.stderr
 

@@ -10,10 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from gridlayers.cli import (
+    AllowImportOption,
     OutOption,
     ReportOption,
     ScenarioArg,
+    _check_out_dir,
     _load_resolved,
+    _opt_in_import,
     _write_report,
     app,
 )
@@ -65,12 +68,15 @@ def loop_cmd(
     report: ReportOption = True,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
+    allow_import: AllowImportOption = False,
 ) -> None:
     """Plan, co-simulate the plan under PARADIGM, update the LDA parameters, re-plan."""
     from gridlayers.loop import LoopError
     from gridlayers.planner import PlannerSolveError
 
     ui = setup_output(quiet, verbose)
+    _opt_in_import(allow_import)
+    _check_out_dir(out_dir)
     for p in paradigm:
         _check_paradigm(p)
     sc = _loop_scenario(scenario)
@@ -176,14 +182,23 @@ def validate_plan_cmd(
     out_dir: OutOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
+    allow_import: AllowImportOption = False,
 ) -> None:
     """Co-simulate a plan's DER; report per LDA interface shortfalls in relied-on hours."""
     from gridlayers.loop import LoopError, PlanFileError, validate_plan
     from gridlayers.loop.mapping import day_intervals
+    from gridlayers.loop.validate import read_plan
 
     ui = setup_output(quiet, verbose)
+    _opt_in_import(allow_import)
+    _check_out_dir(out_dir)
     _check_paradigm(paradigm)
     sc = _loop_scenario(scenario)
+    try:  # check the plan file before co-simulating anything
+        read_plan(plan, [a.name for a in sc.planner.lda.ldas], sorted(sc.loop.days))
+    except PlanFileError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     target = out_dir or Path("runs") / f"{sc.name}-validate-{paradigm}"
     try:
         with ui.progress() as bar:

@@ -19,8 +19,14 @@ Files are written atomically (unique temporary file, then
 unreadable file is logged and rebuilt, never an error. Model files unused for
 :data:`MAX_UNUSED_DAYS` are deleted when a model is stored. ``GRIDLAYERS_LDA_CACHE=off``
 turns the LDA model cache off; do so where code that ``build_lda`` calls is patched at
-run time (a monkeypatch is not in the key). Cache files are pickles: only point
-``GRIDLAYERS_CACHE`` at a folder you trust.
+run time (a monkeypatch is not in the key).
+
+Trust: this is a local cache of files gridlayers wrote itself, and they are pickles
+(unpickling runs code), so only point ``GRIDLAYERS_CACHE`` at a folder that you, and
+nobody else, can write. Nothing a user supplies is ever unpickled: scenarios and plans
+are read as YAML (safe loader) and JSON, network files as JSON with only pandapower's
+own modules (:func:`gridlayers.grid.networks.json_network`), technology tables as CSV,
+and profiles as ``.npy`` with ``allow_pickle=False`` (``tests/test_security.py``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from gridlayers.der.strategies import STRATEGIES
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- shared parameter groups

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -168,18 +169,95 @@ def pandapower_network(name: str) -> pp.pandapowerNet:
     return copy.deepcopy(_pandapower_case(name))
 
 
+#: Modules a pandapower JSON network may name in ``"_module"``: pandapower's own types and
+#: the pandas, numpy, networkx and geometry types it serialises. pandapower's reader
+#: imports whatever module a file names there (running its code), so :func:`json_network`
+#: refuses any other module before pandapower sees the file. Nothing is unpickled.
+SAFE_JSON_MODULES = ("pandapower", "pandas", "numpy", "networkx", "shapely", "geopandas", "geojson")
+
+
+def _named_modules(document: Any) -> set[str]:
+    """Return every ``"_module"`` named in a parsed JSON document.
+
+    Also looks inside string values that are JSON themselves (pandapower stores tables
+    as JSON strings and decodes them with the same hook).
+    """
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "_module" in item:
+                found.add(str(item["_module"]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):  # as json.loads
+            try:
+                stack.append(json.loads(item))
+            except (ValueError, RecursionError):
+                continue
+    return found
+
+
+def _safe_module(name: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in SAFE_JSON_MODULES)
+
+
 def json_network(path: Path) -> pp.pandapowerNet:
-    """Read a pandapower JSON network file.
+    """Read a pandapower JSON network file (as written by ``pandapower.to_json``).
+
+    The file is checked before pandapower parses it: UTF-8 JSON, a ``pandapowerNet``
+    object at top level, and only the modules of :data:`SAFE_JSON_MODULES`.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` is not a file (pandapower would try to parse the path as JSON text).
+    ValueError
+        If the file is not valid JSON, not a pandapower network, names another module,
+        or pandapower cannot read it; the message names the file.
 
     """
     if not Path(path).is_file():
         raise FileNotFoundError(2, "No such file", str(path))
-    return pp.from_json(str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        document = json.loads(text)
+    except UnicodeDecodeError:
+        msg = f"{path}: not a UTF-8 text file (expected a pandapower JSON network)"
+        raise ValueError(msg) from None
+    except json.JSONDecodeError as exc:
+        msg = f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise ValueError(msg) from None
+    except RecursionError:
+        msg = f"{path}: JSON nested too deeply to be a pandapower network"
+        raise ValueError(msg) from None
+    if not (isinstance(document, dict) and document.get("_class") == "pandapowerNet"):
+        found = type(document).__name__
+        if isinstance(document, dict):
+            found = f"an object with _class {document.get('_class')!r}"
+        msg = (
+            f"{path}: not a pandapower network: expected a JSON object with "
+            f'"_class": "pandapowerNet" (as written by pandapower.to_json), found {found}'
+        )
+        raise ValueError(msg)
+    unsafe = sorted(m for m in _named_modules(document) if not _safe_module(m))
+    if unsafe:
+        msg = (
+            f"{path}: names the Python modules {unsafe[:5]}, which reading it would import; "
+            f"a network file may only use {', '.join(SAFE_JSON_MODULES)}"
+        )
+        raise ValueError(msg)
+    try:
+        net = pp.from_json_string(text)
+    except Exception as exc:  # noqa: BLE001 - pandapower fails in many ways on bad tables
+        msg = f"{path}: pandapower cannot read this network: {type(exc).__name__}: {exc}"
+        raise ValueError(msg) from None
+    if not isinstance(net, pp.pandapowerNet) or "bus" not in net or net.bus.empty:
+        msg = f"{path}: not a usable pandapower network: it has no buses"
+        raise ValueError(msg)
+    return net
 
 
 def transmission_network(config: Any) -> pp.pandapowerNet:

@@ -15,7 +15,7 @@ class LoopConfig(BaseModel):
     feeder of the co-simulation LDA with the same name, scaled by peak load.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     days: dict[int, dt.date] = Field(
         ...,

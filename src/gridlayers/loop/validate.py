@@ -40,37 +40,104 @@ WHERE paradigm = ? GROUP BY lda, hour(time) ORDER BY lda, hour"""
 
 
 class PlanFileError(ValueError):
-    """The plan file is missing, unreadable or lacks an LDA's fields."""
+    """The plan file is missing, unreadable or lacks an LDA's fields (message names both)."""
 
 
-def read_plan(path: Path, ldas: list[str]) -> dict[str, Any]:
+#: Per-LDA fields of a plan that must be finite numbers >= 0 (MW, MWh).
+PLAN_QUANTITIES = ("der_pv_mw", "der_battery_mw", "der_battery_mwh", "interface_capacity_mw")
+#: Hourly series of a plan's LDA per planner day (24 finite values, MW).
+PLAN_HOURLY = ("import_mw", "der_support_mw")
+
+
+def _plan_error(path: Path, field: str, problem: str) -> PlanFileError:
+    return PlanFileError(f"{path}: {field}: {problem}")
+
+
+def _finite(value: object) -> bool:
+    import math
+
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _found(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_lda_plan(path: Path, name: str, got: object, days: list[int]) -> None:
+    """Raise :class:`PlanFileError` for the first missing or malformed field of one LDA."""
+    base = f"ldas.{name}"
+    if not isinstance(got, dict):
+        raise _plan_error(path, base, f"expected an object, found {_found(got)}")
+    for key in (*PLAN_QUANTITIES, "hourly"):
+        if key not in got:
+            msg = f"{base}.{key} missing; re-plan with this gridlayers version"
+            raise PlanFileError(f"{path}: {msg}")
+    for key in PLAN_QUANTITIES:
+        if not (_finite(got[key]) and got[key] >= 0):
+            problem = f"expected a finite number >= 0, found {_found(got[key])}"
+            raise _plan_error(path, f"{base}.{key}", problem)
+    hourly = got["hourly"]
+    if not isinstance(hourly, dict):
+        raise _plan_error(path, f"{base}.hourly", f"expected an object, found {_found(hourly)}")
+    for day in days:
+        series = hourly.get(str(day))
+        if not isinstance(series, dict):
+            problem = f"expected the hours of planner day {day}, found {_found(series)}"
+            raise _plan_error(path, f"{base}.hourly.{day}", problem)
+        for key in PLAN_HOURLY:
+            values = series.get(key)
+            if not (isinstance(values, list) and len(values) == 24 and all(map(_finite, values))):
+                problem = f"expected 24 finite numbers (MW), found {_found(values)}"
+                raise _plan_error(path, f"{base}.hourly.{day}.{key}", problem)
+
+
+def read_plan(path: Path, ldas: list[str], days: list[int] | None = None) -> dict[str, Any]:
     """Read a ``plan_summary.json`` and check it has every LDA's DER and hourly data.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The plan file.
+    ldas : list of str
+        Planner LDAs whose DER (finite, >= 0 MW/MWh) the plan must give.
+    days : list of int, optional
+        Planner days whose 24 hourly values (``import_mw``, ``der_support_mw``) each LDA
+        must have; None checks none.
 
     Raises
     ------
     PlanFileError
-        With the file, the missing field and the fix.
+        With the file, the field path, what was expected and what was found.
 
     """
     try:
-        plan = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+        plan = json.loads(text, parse_constant=_reject_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         msg = f"{path}: cannot read the plan ({exc}); pass a plan_summary.json"
         raise PlanFileError(msg) from None
+    if not isinstance(plan, dict):
+        msg = f"expected a JSON object (a plan_summary.json), found {type(plan).__name__}"
+        raise PlanFileError(f"{path}: {msg}")
     if "rounds" in plan:
         msg = f"{path}: this is a loop.json; pass the plan_summary.json next to it"
         raise PlanFileError(msg)
-    needed = ("der_pv_mw", "der_battery_mw", "der_battery_mwh", "interface_capacity_mw", "hourly")
+    planned = plan.get("ldas") or {}
+    if not isinstance(planned, dict):
+        raise _plan_error(path, "ldas", f"expected an object, found {_found(planned)}")
     for a in ldas:
-        got = (plan.get("ldas") or {}).get(a)
-        if got is None:
+        if a not in planned:
             msg = f"{path}: ldas.{a} missing; plan with the scenario's planner.lda section"
             raise PlanFileError(msg)
-        missing = [k for k in needed if k not in got]
-        if missing:
-            msg = f"{path}: ldas.{a}.{missing[0]} missing; re-plan with this gridlayers version"
-            raise PlanFileError(msg)
+        _check_lda_plan(path, a, planned[a], days or [])
     return plan
+
+
+def _reject_constant(name: str) -> float:
+    """``json.loads`` hook: NaN and Infinity are not numbers of a plan."""
+    msg = f"non-finite number {name} in the plan"
+    raise ValueError(msg)
 
 
 def check_lda(
@@ -150,7 +217,7 @@ def validate_plan(
     require_loop_paradigm(paradigm)
     started = time.perf_counter()
     loop = PlanningLoop(scenario)
-    plan = read_plan(plan_file, list(loop.params))
+    plan = read_plan(plan_file, list(loop.params), sorted(loop.config.days))
     planned = {a: PlannedDER.from_summary(plan["ldas"][a]) for a in loop.params}
     report: dict[str, Any] = {
         "scenario": scenario.name,

@@ -22,7 +22,7 @@ class LDAOperationalParams(BaseModel):
     re-plan; nothing else in the configuration needs to change.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     flex_availability_by_hour: list[float] = Field(
         default_factory=lambda: [1.0] * HOURS_PER_DAY,
@@ -76,7 +76,7 @@ class LDAOperationalParams(BaseModel):
 class DERPVConfig(BaseModel):
     """Distributed PV candidate of an LDA (profile: the zone's normalised PV shape)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     capex_usd_per_mw: float = Field(1.6e6, ge=0.0, description="Overnight capex, $/MW.")
     fom_usd_per_mw_yr: float = Field(2.0e4, ge=0.0, description="Fixed O&M, $/MW-yr.")
@@ -86,7 +86,7 @@ class DERPVConfig(BaseModel):
 class DERBatteryConfig(BaseModel):
     """Distributed battery candidate of an LDA (cyclic daily state of charge)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     power_capex_usd_per_mw: float = Field(3.0e5, ge=0.0, description="Power capex, $/MW.")
     energy_capex_usd_per_mwh: float = Field(3.0e5, ge=0.0, description="Energy capex, $/MWh.")
@@ -99,7 +99,7 @@ class DERBatteryConfig(BaseModel):
 class DERFlexConfig(BaseModel):
     """Flexible (shiftable, energy-neutral per day) load of an LDA."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_share: float = Field(
         0.0, ge=0.0, le=1.0, description="Shiftable share of the LDA load per hour, per unit."
@@ -112,7 +112,7 @@ class DERFlexConfig(BaseModel):
 class InterfaceConfig(BaseModel):
     """Transmission-distribution interface (substation) of an LDA."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     capacity_mw: float = Field(..., ge=0.0, description="Existing interface capacity, MW.")
     upgrade_max_mw: float = Field(0.0, ge=0.0, description="Largest total upgrade, MW.")
@@ -125,7 +125,7 @@ class InterfaceConfig(BaseModel):
 class LDAConfig(BaseModel):
     """One local distribution area aggregated at its transmission zone (interface bus)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(..., description="LDA identifier (unitless label).")
     zone: str = Field(..., description="Transmission zone (bus) name where the interface sits.")
@@ -153,9 +153,19 @@ class LDAConfig(BaseModel):
 class LDAExtensionConfig(BaseModel):
     """Optional LDA/DER extension of the planner."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     ldas: list[LDAConfig] = Field(..., min_length=1, description="The LDAs to plan.")
+
+    @field_validator("ldas")
+    @classmethod
+    def _unique_names(cls, ldas: list[LDAConfig]) -> list[LDAConfig]:
+        names = [lda.name for lda in ldas]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"LDA names must be unique, found duplicates {dupes}"
+            raise ValueError(msg)
+        return ldas
 
 
 class PlannerConfig(BaseModel):
@@ -165,7 +175,7 @@ class PlannerConfig(BaseModel):
     of ``cases_reference.csv``); SO sets ``multi_objective: false``, MO ``true``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # --- data and scope ---------------------------------------------------------
     data_dir: Path | None = Field(

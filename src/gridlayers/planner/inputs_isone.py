@@ -121,10 +121,11 @@ def _profile(path: Path, n_rows: int, n_cols: int, *, header: bool) -> np.ndarra
     if df.shape[0] < n_rows:
         raise InputDataError(path, f"expected at least {n_rows} rows, found {df.shape[0]}")
     values = df.iloc[:n_rows, :n_cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-    if np.isnan(values).any():
-        row, col = (int(v) for v in np.argwhere(np.isnan(values))[0])
+    if not np.isfinite(values).all():
+        row, col = (int(v) for v in np.argwhere(~np.isfinite(values))[0])
         label = str(df.columns[col]) if header else f"column {col + 1}"
-        raise InputDataError(path, f"non-numeric or empty value in data row {row + 1}", label)
+        problem = f"non-numeric, empty or non-finite value in data row {row + 1}"
+        raise InputDataError(path, problem, label)
     return values
 
 
@@ -202,6 +203,9 @@ def _day_weights(data_dir: Path, config: PlannerConfig) -> tuple[list[int], dict
     path = data_dir / "weights_of_scenarios.csv"
     n_norm, n_ext = config.n_normal_days, config.n_extreme_days
     w = _profile(path, n_norm + n_ext, 1, header=False)[:, 0]
+    if (w < 0).any():
+        row = int(np.flatnonzero(w < 0)[0])
+        raise InputDataError(path, f"negative day weight in data row {row + 1}")
     if config.extreme_days:
         weights = {d: float(w[d - 1]) for d in range(1, n_norm + n_ext + 1)}
     else:
@@ -215,6 +219,8 @@ def _day_weights(data_dir: Path, config: PlannerConfig) -> tuple[list[int], dict
         msg = f"planner.days {sorted(unknown)} not among the data's days {sorted(weights)}"
         raise ValueError(msg)
     total = sum(weights[d] for d in days)
+    if not total > 0:
+        raise InputDataError(path, f"the weights of the modelled days {days} sum to {total}")
     return days, {d: weights[d] / total for d in days}
 
 

@@ -134,10 +134,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         msg = f"{path}: not valid JSON ({exc})"
         raise RunFolderError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{path}: expected a JSON object, found {type(data).__name__}"
+        raise RunFolderError(msg)
+    return data
 
 
 def _read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:

@@ -46,7 +46,9 @@ def field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            name = str(part)
+            name = name if name.isprintable() and name.strip() else repr(name)  # one line
+            out += ("." if out else "") + name
     return out
 
 
@@ -64,15 +66,30 @@ def _explain(err: dict[str, Any], file: Path) -> ScenarioError:
     if kind == "missing":
         return ScenarioError(file, field_path(loc), "required field is missing", "add it.")
     message = err["msg"].removeprefix("Value error, ")
-    return ScenarioError(file, field_path(loc), f"{message} (found {found!r})")
+    return ScenarioError(file, field_path(loc), f"{message} (found {_shorten(found)})")
+
+
+#: Longest rendering of a found value in an error message (characters).
+FOUND_MAX_CHARS = 80
+
+
+def _shorten(value: object) -> str:
+    """``repr(value)``, cut to :data:`FOUND_MAX_CHARS` (a found value may be huge)."""
+    text = repr(value)
+    return text if len(text) <= FOUND_MAX_CHARS else text[: FOUND_MAX_CHARS - 3] + "..."
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with a safe loader, raising :class:`ScenarioError` on bad input."""
     if not path.is_file():
-        raise ScenarioError(path, "", "file not found", "check the path.")
+        found = "a folder" if path.is_dir() else "nothing"
+        raise ScenarioError(path, "", f"file not found (found {found})", "check the path.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise ScenarioError(path, "", "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -80,6 +97,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(path, "", f"invalid YAML: {where}{problem}") from None
     except UnicodeDecodeError:
         raise ScenarioError(path, "", "not a UTF-8 text file") from None
+    except ValueError as exc:  # a scalar YAML resolves but cannot build, e.g. 2016-13-45
+        raise ScenarioError(path, "", f"invalid YAML value: {exc}") from None
     if not isinstance(data, dict):
         found = type(data).__name__
         raise ScenarioError(path, "", f"expected a YAML mapping at top level, found {found}")
@@ -89,6 +108,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def _validate(model: type, data: dict[str, Any], path: Path) -> Any:
     try:
         return model.model_validate(data, context={"base_dir": str(path.parent)})
+    except RecursionError:
+        raise ScenarioError(path, "", "nested too deeply to be a scenario") from None
     except ValidationError as exc:
         errors = exc.errors()
         first = _explain(errors[0], path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridlayers.scenarios.load import ScenarioError
-from gridlayers.scenarios.schema import Scenario
+from gridlayers.scenarios.schema import PlanScenario, Scenario
 
 
 def _net_or_error(source: object, file: Path, field: str, kind: str) -> object:
@@ -73,8 +73,62 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
                 "use a code such as '1-MV-rural--0-sw' (simbench.collect_all_simbench_codes()).",
             )
         _check_feeder(feeder, file, base)
+        _check_der_profiles(lda.der, file, f"{base}.der")
         _check_dso_strategy(lda.dso_strategy, file, f"{base}.dso_strategy")
+    if scenario.planner is not None:
+        resolve_plan_scenario(scenario, file)
     _check_loop_zones(scenario, net, file)
+
+
+def resolve_plan_scenario(scenario: PlanScenario | Scenario, file: Path) -> None:
+    """Raise :class:`ScenarioError` if the ``planner`` section does not fit its data.
+
+    Reads the planner inputs once (about a second for the bundled ISO-NE data): the data
+    folder and its files, ``zones``, ``days`` and every planner LDA's ``zone``.
+    """
+    from gridlayers.planner import InputDataError, read_inputs
+
+    config = scenario.planner
+    if config.data_dir is not None and not Path(config.data_dir).is_dir():
+        found = "a file" if Path(config.data_dir).exists() else "nothing"
+        problem = f"expected a folder of planner data, found {found} at {config.data_dir}"
+        raise ScenarioError(file, "planner.data_dir", problem)
+    try:
+        inputs = read_inputs(config)
+    except InputDataError as exc:
+        raise ScenarioError(file, "planner.data_dir", str(exc)) from None
+    except ValueError as exc:
+        text = str(exc)
+        field = next((f for f in ("planner.zones", "planner.days") if f in text), "planner")
+        raise ScenarioError(file, field, text.removeprefix(field + " ")) from None
+    if config.lda is None:
+        return
+    zones = inputs.onshore_zones
+    for i, lda in enumerate(config.lda.ldas):
+        if lda.zone not in zones:
+            raise ScenarioError(
+                file,
+                f"planner.lda.ldas[{i}].zone",
+                f"expected an onshore zone of the model {list(zones)}, found {lda.zone!r}",
+            )
+
+
+def _check_der_profiles(der: object, file: Path, base: str) -> None:
+    """PV profiles must be SimBench standard profiles; flexible loads follow their bus."""
+    from gridlayers.der.builder import BUS_PROFILE
+
+    for kind in ("devices", "penetration"):
+        for i, item in enumerate(getattr(der, kind)):
+            name = getattr(item, "profile", None)
+            field = f"{base}.{kind}[{i}].profile"
+            if name is None:
+                continue
+            if item.type == "pv" and not _has_standard_profile(name):
+                problem = f"unknown SimBench standard generation profile {name!r}"
+                raise ScenarioError(file, field, problem, "use e.g. 'PV3'.")
+            if item.type == "flexible_load" and name != BUS_PROFILE:
+                problem = f"expected {BUS_PROFILE!r} (the bus's own load), found {name!r}"
+                raise ScenarioError(file, field, problem)
 
 
 def _check_loop_zones(scenario: Scenario, net: object, file: Path) -> None:
