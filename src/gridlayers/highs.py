@@ -152,6 +152,10 @@ def run(solver: Any) -> Any:
     limit = solver.config.time_limit
     if limit is not None:  # HiGHS checks it against its run time summed over all runs
         highs.setOptionValue("time_limit", highs.getRunTime() + float(limit))
+        solver._gridlayers_time_limit = True  # noqa: SLF001 - see below
+    elif getattr(solver, "_gridlayers_time_limit", False):  # a limit was removed: lift it
+        highs.setOptionValue("time_limit", float("inf"))
+        solver._gridlayers_time_limit = False  # noqa: SLF001
     highs.run()
     solver._sol = highs.getSolution()  # noqa: SLF001 - as pyomo's _postsolve
     return highs.getModelStatus()

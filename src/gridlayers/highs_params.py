@@ -40,6 +40,8 @@ from pyomo.core.expr import numeric_expr as ne
 from pyomo.core.expr.numvalue import is_constant, native_numeric_types
 from pyomo.core.staleflag import StaleFlagManager
 
+from gridlayers.numerics import bad_signed, bad_values, push_fault
+
 _INFIX = (
     (ne.NegationExpression, "-{0}"),
     (ne.ProductExpression, "{0} * {1}"),  # incl. MonomialTermExpression and NPV variants
@@ -307,6 +309,7 @@ class _Objective:
         var_col = solver._pyomo_var_to_solver_var_map  # noqa: SLF001
         self.objective = objective
         self.mutable = mutable
+        self.var_info = solver._vars  # noqa: SLF001 - names variables in fault messages
         lp = highs.getLp()
         self.sense = lp.sense_
         self.base_cost = np.array(lp.col_cost_, dtype=float)
@@ -325,8 +328,13 @@ class _Objective:
             for v in solver._vars_referenced_by_obj  # noqa: SLF001
         )
 
-    def push(self, highs: Any, *, switch: bool) -> None:
-        vals = self.values()
+    def var_name(self, i: int) -> str:
+        """Name of the variable of the ``i``-th Param-dependent cost (fault messages)."""
+        var_id = self.mutable.linear_coefs[i].pyomo_var_id
+        return self.var_info[var_id][0].name
+
+    def push(self, highs: Any, *, switch: bool, vals: np.ndarray | None = None) -> None:
+        vals = self.values() if vals is None else vals
         if switch:
             highs.changeObjectiveSense(self.sense)
             cost = self.base_cost.copy()
@@ -388,6 +396,29 @@ class ParamUpdater:
         self._rows = np.array([r for r, *_ in bounds], dtype=np.int32)
         self._coef_index = [(r, c) for r, c, *_ in coefs]
         self._cols = np.array([c for c, *_ in columns], dtype=np.int32)
+        # pyomo objects behind each pushed number, named only in a fault message
+        self._bound_cons = [
+            con
+            for con, helpers in s._mutable_helpers.items()  # noqa: SLF001
+            for h in helpers
+            if type(h).__name__ == "_MutableConstraintBounds"
+        ]
+        self._coef_items = [
+            (con, s._vars[h.pyomo_var_id][0])  # noqa: SLF001
+            for con, helpers in s._mutable_helpers.items()  # noqa: SLF001
+            for h in helpers
+            if type(h).__name__ == "_MutableLinearCoefficient"
+        ]
+        self._col_vars = [var for var, _ in s._mutable_bounds.values()]  # noqa: SLF001
+        # one-pass check of everything pushed (see numerics.bad_signed): upper bounds
+        # negated, so an absent bound is -inf wherever a bound is
+        n_b, n_c = len(bounds), len(coefs)
+        bound_sign = np.tile([1.0, -1.0], n_b + len(columns))
+        self._check_sign = np.concatenate(
+            [bound_sign[: 2 * n_b], np.ones(n_c), bound_sign[2 * n_b :]]
+        )
+        self._check_no_bound = self._check_sign != 0.0
+        self._check_no_bound[2 * n_b : 2 * n_b + n_c] = False
         exprs = [e for _, lo, up, _ in bounds for e in (lo, up)] + [e for *_, e, _ in coefs]
         exprs += [e for _, lo, up, _ in columns for e in (lo, up)]
         keys = [("row", k) for *_, k in bounds for _ in range(2)]
@@ -470,6 +501,8 @@ class ParamUpdater:
             last.solution_loader.invalidate()
         highs, vals = self.highs, self._values()
         n_rows, n_coefs = len(self._rows), len(self._coef_index)
+        objective = self._objective.values()
+        self._check(vals, objective, n_rows, n_coefs)  # before HiGHS sees any of it
         if n_rows:
             highs.changeRowsBounds(
                 n_rows, self._rows, vals[0 : 2 * n_rows : 2], vals[1 : 2 * n_rows : 2]
@@ -481,4 +514,21 @@ class ParamUpdater:
         if len(self._cols):
             cols = vals[2 * n_rows + n_coefs :]
             highs.changeColsBounds(len(self._cols), self._cols, cols[0::2], cols[1::2])
-        self._objective.push(highs, switch=False)
+        self._objective.push(highs, switch=False, vals=objective)
+
+    def _check(self, vals: np.ndarray, objective: np.ndarray, n_rows: int, n_coefs: int) -> None:
+        """Raise :class:`~gridlayers.numerics.BadCoefficientError` before a bad push.
+
+        Row and column bounds may be infinite (no bound) but not NaN, wrong-signed
+        infinite or beyond :data:`~gridlayers.numerics.MAX_ABS_VALUE`; matrix
+        coefficients and objective costs must be finite and within it. A few
+        vectorised comparisons; rows and variables are only named when one fails.
+        """
+        bad_cost = bad_values(objective)
+        if not len(bad_signed(vals, self._check_sign, self._check_no_bound)) and not len(bad_cost):
+            return
+        raise push_fault(
+            self._objective.objective.model().name,
+            (vals, n_rows, n_coefs, objective),
+            (self._bound_cons, self._coef_items, self._col_vars, self._objective.var_name),
+        )

@@ -86,6 +86,11 @@ import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidBlock, BidCurve
 from gridlayers.dso import opf
+from gridlayers.dso.faults import (
+    DSOBadCoefficientError,
+    check_fixed_injections,
+    soft_fallback_helps,
+)
 from gridlayers.dso.lindistflow import LinDistFlowFeeder
 from gridlayers.dso.linear_system import OperatingPoint
 from gridlayers.dso.offer_blocks import (
@@ -261,6 +266,7 @@ class DSOOperator:
         self._interval_point: OperatingPoint = feeder.base_point
         self._model_point: OperatingPoint = feeder.base_point  # in the active model's Params
         self._redispatcher = None
+        self._rejected: DSOBadCoefficientError | None = None  # this interval's refused inputs
         self.last_slack: dict[str, float | int] | None = None
         self.last_hard_limit_failure: str | None = None
 
@@ -430,6 +436,12 @@ class DSOOperator:
         check_offers(offers, self.devices, self.blocks_per_device)
         p_fixed = pd.Series(p_fixed_mw, dtype=float)
         q_fixed = pd.Series(q_fixed_mvar, dtype=float)
+        self._rejected = None
+        try:  # before any Param is written (a NaN would reach the loss model and HiGHS)
+            check_fixed_injections(self.feeder, p_fixed, q_fixed)
+        except DSOBadCoefficientError as exc:
+            self._rejected = exc
+            raise
         self._offer_arrays = set_offers(self.model, offers)
         p_by_bus, _ = self.feeder.set_fixed_injections(self.model.feeder, p_fixed, q_fixed)
         self._fixed_p_mw = sum(p_by_bus.values())
@@ -501,11 +513,12 @@ class DSOOperator:
         try:
             return self._export_range()
         except InfeasibleDSOError as exc:
-            if not self.soft_limits:
+            if not self.soft_limits or not soft_fallback_helps(exc):
                 raise
+            failure = self._lp.named_failure(exc)  # which constraint families conflict
             with self._soft_limits():
                 slack, p_range = self._at_least_violation(self._export_range)
-            self.last_slack, self.last_hard_limit_failure = slack, str(exc)
+            self.last_slack, self.last_hard_limit_failure = slack, failure
             return p_range
 
     def _export_range(self) -> tuple[float, float]:
@@ -548,12 +561,13 @@ class DSOOperator:
         try:
             return self._resource(offers)
         except InfeasibleDSOError as exc:
-            if not self.soft_limits:
+            if not self.soft_limits or not soft_fallback_helps(exc):
                 raise
+            failure = self._lp.named_failure(exc)
             with self._soft_limits():
                 slack, vr = self._at_least_violation(lambda: self._resource(offers))
-            self.last_slack, self.last_hard_limit_failure = slack, str(exc)
-            return replace(vr, slack=slack, hard_limit_failure=str(exc))
+            self.last_slack, self.last_hard_limit_failure = slack, failure
+            return replace(vr, slack=slack, hard_limit_failure=failure)
 
     def _resource(self, offers: Mapping[str, BidCurve]) -> VirtualResource:
         """Build the virtual resource on the active model (module notes)."""
@@ -658,16 +672,20 @@ class DSOOperator:
 
         """
         self._require_interval()
+        if self._rejected is not None:  # the interval's inputs were refused: no model to use
+            msg = f"interval rejected: {self._rejected}"
+            raise DSOBadCoefficientError(msg)
         self.last_slack = self.last_hard_limit_failure = None
         try:
             return self._disaggregate(award_mw, interface_price_usd_per_mwh)
         except InfeasibleDSOError as exc:
-            if not self.soft_limits:
+            if not self.soft_limits or not soft_fallback_helps(exc):
                 raise
+            failure = self._lp.named_failure(exc)
             with self._soft_limits():
                 result = self._disaggregate(award_mw, interface_price_usd_per_mwh)
-            self.last_slack, self.last_hard_limit_failure = result.slack, str(exc)
-            return replace(result, hard_limit_failure=str(exc))
+            self.last_slack, self.last_hard_limit_failure = result.slack, failure
+            return replace(result, hard_limit_failure=failure)
 
     def _disaggregate(self, award_mw: float, interface_price_usd_per_mwh: float) -> Disaggregation:
         """Disaggregate on the active model (see :meth:`disaggregate`)."""

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyomo.environ as pyo
 
-from gridlayers.dso.offer_blocks import InfeasibleDSOError
+from gridlayers.dso.faults import (
+    DSOBadCoefficientError,
+    DSOFaultError,
+    DSOTimeLimitError,
+    named_failure,
+)
 from gridlayers.highs import (
     column,
     freeze_structure,
@@ -27,6 +32,7 @@ from gridlayers.highs import (
     run,
     termination_condition,
 )
+from gridlayers.numerics import BadCoefficientError
 
 if TYPE_CHECKING:
     from gridlayers.highs_params import ParamUpdater
@@ -147,8 +153,13 @@ class PersistentLP:
 
         Raises
         ------
-        InfeasibleDSOError
-            The LP ended other than optimal (after the cold restart, see notes).
+        gridlayers.dso.faults.DSOFaultError
+            The LP ended other than optimal (after the cold restart, see notes): a
+            :class:`~gridlayers.dso.offer_blocks.InfeasibleDSOError` whose ``kind`` is
+            ``dso_infeasible``, ``solver_time_limit``
+            (:class:`~gridlayers.dso.faults.DSOTimeLimitError`) or ``bad_coefficient``
+            (:class:`~gridlayers.dso.faults.DSOBadCoefficientError`: a non-finite or
+            extreme coefficient, bound or cost was rejected before reaching HiGHS).
 
         """
         from pyomo.contrib.solver.common.results import TerminationCondition
@@ -163,7 +174,10 @@ class PersistentLP:
             status = self._updater.highs.getModelStatus()
         else:
             if params_changed:
-                self._updater.push()
+                try:
+                    self._updater.push()
+                except BadCoefficientError as exc:  # rejected before HiGHS saw it
+                    raise DSOBadCoefficientError(str(exc)) from exc
             status = run(self.solver)
         condition = termination_condition(status)
         if condition not in (
@@ -174,14 +188,25 @@ class PersistentLP:
             condition = termination_condition(run(self.solver))
             self.cold_restarts += 1
         seconds = time.perf_counter() - start
+        if condition == TerminationCondition.maxTimeLimit:
+            msg = f"DSO optimisation hit the time limit ({self.solver.config.time_limit} s)"
+            raise DSOTimeLimitError(msg)
         if condition != TerminationCondition.convergenceCriteriaSatisfied:
             msg = f"DSO optimisation failed: {condition.name}"
-            raise InfeasibleDSOError(msg)
+            raise DSOFaultError(msg)
         self._updater.load_vars()  # as res.solution_loader.load_vars(), faster
         sol = self.solver._sol  # noqa: SLF001 - the solution pyomo or run() stored
         self.col_value = np.asarray(sol.col_value, dtype=float)
         self.row_dual = np.asarray(sol.row_dual, dtype=float)
         return seconds
+
+    def named_failure(self, exc: BaseException) -> str:
+        """``str(exc)``, plus the constraint families to relax if the last LP was infeasible.
+
+        Call right after the failed solve (the HiGHS model still holds that LP); runs on a
+        copy (:func:`gridlayers.numerics.diagnose_infeasibility`), only on failure.
+        """
+        return named_failure(exc, self.solver)
 
     def duals(self, constraints: Sequence[Any]) -> dict[Any, float]:
         """Return the row duals of the last solve (sign as HiGHS reports for a minimisation)."""

@@ -62,6 +62,7 @@ import pyomo.environ as pyo
 
 from gridlayers.domain.bid_curve import BidCurve
 from gridlayers.dso import opf
+from gridlayers.dso.faults import check_fixed_injections, soft_fallback_helps
 from gridlayers.dso.lindistflow import LinDistFlowFeeder, LinDistFlowResult
 from gridlayers.dso.offer_blocks import (
     InfeasibleDSOError,
@@ -248,8 +249,17 @@ class Redispatcher:
         Redispatch
             Corrected set-points, cost ($/h), violation counts.
 
+        Raises
+        ------
+        gridlayers.dso.faults.DSOBadCoefficientError
+            A non-finite or extreme fixed injection (checked before anything is written).
+        InfeasibleDSOError
+            No correction within the limits and the soft-limit fallback is off, or the
+            fault is one slack cannot cure (time limit, bad coefficient).
+
         """
         check_offers(offers, self.devices, self.blocks_per_device)
+        check_fixed_injections(self.feeder, p_fixed_mw, q_fixed_mvar)  # DSOBadCoefficientError
         if self.max_relinearisations > 0:
             point = setpoint_operating_point(
                 self.feeder, self.devices, p_fixed_mw, q_fixed_mvar, setpoints_mw
@@ -269,12 +279,12 @@ class Redispatcher:
         try:
             m, new, point, n_relin, seconds = self._correct(self.model, self._lp, *inputs)
         except InfeasibleDSOError as exc:
-            if self.slack_penalty_usd_per_mwh is None:
+            if self.slack_penalty_usd_per_mwh is None or not soft_fallback_helps(exc):
                 raise
+            failure = self._lp.named_failure(exc)  # names the conflicting constraint families
             if self._soft is None:
                 model = self._build(soft=True)
                 self._soft = (model, PersistentLP(model))
-            failure = str(exc)
             m, new, point, n_relin, seconds = self._correct(*self._soft, *inputs)
         cost = sum(
             weights[key] * (pyo.value(m.RaiseBlock[key]) + pyo.value(m.LowerBlock[key]))

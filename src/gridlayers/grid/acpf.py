@@ -123,7 +123,11 @@ class ACPowerFlow:
         self._yt = sp.csr_matrix(ppci["Yt"])
         self._v = np.asarray(ppci["V"], dtype=complex).copy()
         self._v_start = self._v.copy()
-        self._v_flat = np.ones_like(self._v) * self._v[self._ref[0]]
+        # flat start: the slack's magnitude at every bus, with the angles of the set-up
+        # solution, which carry the transformers' phase shifts (150 degrees on the SimBench
+        # HV/MV and MV/LV transformers: from 0 degrees everywhere Newton never converged,
+        # so the retry of a failed power flow could not succeed)
+        self._v_flat = np.abs(self._v[self._ref[0]]) * np.exp(1j * np.angle(self._v_start))
         self._jacobian_pattern()
         self._bus_maps(net, ppci)
         self._branch_maps(net, ppci)
@@ -238,7 +242,8 @@ class ACPowerFlow:
         storage_p_mw : array, optional
             Per ``net.storage`` row, MW (charging positive); default: as at set-up.
         flat_start : bool
-            Start from the slack voltage at every bus instead of the last solution.
+            Start from the slack voltage magnitude at every bus (angles of the set-up
+            solution, i.e. the transformers' phase shifts) instead of the last solution.
         max_iteration : int
             Newton iterations allowed.
 

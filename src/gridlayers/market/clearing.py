@@ -27,13 +27,22 @@ from gridlayers.highs import (
     freeze_structure,
     persistent_highs,
     pyomo_solve,
+    row,
     run,
     termination_condition,
 )
 from gridlayers.highs_params import ParamUpdater, store_floats
+from gridlayers.market.faults import clear_infeasible, reject_bad_bids
 from gridlayers.market.model import MarketExtension, build_market_model
 from gridlayers.market.network import extract_dc_network
 from gridlayers.market.result import ClearingResult, SolutionReader
+from gridlayers.numerics import (
+    BAD_COEFFICIENT,
+    SOLVER_TIME_LIMIT,
+    TSO_INFEASIBLE,
+    BadCoefficientError,
+    bad_values,
+)
 
 #: Default value of lost load for the unserved-load slack ($/MWh).
 DEFAULT_VOLL_USD_PER_MWH = 10_000.0
@@ -43,10 +52,32 @@ DEFAULT_VOLL_USD_PER_MWH = 10_000.0
 QP_REGULARIZATION = 1e-10
 #: Used for one retry if HiGHS reports a solve error (its default value).
 FALLBACK_QP_REGULARIZATION = 1e-7
+#: After hitting the time limit the clear is repeated once from scratch with this many
+#: times the limit (bounded: a clear never hangs).
+TIME_LIMIT_RETRY_FACTOR = 10.0
+_INFEASIBLE = frozenset(
+    {
+        TerminationCondition.provenInfeasible,
+        TerminationCondition.infeasibleOrUnbounded,
+        TerminationCondition.unbounded,
+    }
+)
 
 
 class ClearingError(RuntimeError):
-    """The market could not be cleared (solver failure, infeasible even with load shedding)."""
+    """The market could not be cleared (solver failure, infeasible even with balance slack).
+
+    Attributes
+    ----------
+    kind : str
+        The fault's ``event.kind``: ``tso_infeasible``, ``solver_time_limit`` or
+        ``bad_coefficient`` (:data:`gridlayers.numerics.FAULT_KINDS`).
+
+    """
+
+    def __init__(self, message: str, kind: str = TSO_INFEASIBLE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class TransmissionMarket:
@@ -66,16 +97,26 @@ class TransmissionMarket:
     voll_usd_per_mwh : float
         Value of lost load ($/MWh) pricing the per-bus load-shedding slack.
     time_limit_s : float
-        HiGHS time limit per clear (s); hitting it raises :class:`ClearingError`.
+        HiGHS time limit per clear (s); hitting it repeats the clear once from scratch
+        with ``TIME_LIMIT_RETRY_FACTOR`` times the limit, then raises
+        :class:`ClearingError` (``kind="solver_time_limit"``).
     cost_segments : int, optional
         ``None`` (default): quadratic generator costs exactly (a QP, what ``rundcopp``
         solves). An integer: secant segments per quadratic cost curve, making every clear
         a pure LP; use it with embedded feeder models, where HiGHS's QP solver is fragile.
 
+    Attributes
+    ----------
+    last_faults : list of dict
+        Numerical faults the last :meth:`clear` survived, ``{"kind", "message"}`` each
+        (``tso_infeasible``: cleared with power-balance slack; ``solver_time_limit``:
+        re-solved from scratch; ``bad_coefficient``: a participant's bid rejected).
+
     Notes
     -----
     See :mod:`gridlayers.market.model` for the maths. LMPs are the duals of the nodal
-    balance, ``d(total cost)/d(withdrawal at bus)`` in $/MWh.
+    balance, ``d(total cost)/d(withdrawal at bus)`` in $/MWh. Numerical faults:
+    :mod:`gridlayers.market.faults` and ``docs/market.md``.
 
     """
 
@@ -100,6 +141,9 @@ class TransmissionMarket:
             self._model_bus(bus, f"participant {name!r}") for name, bus in participants.items()
         ]
         self._participants = participants
+        self._voll_usd_per_mwh = float(voll_usd_per_mwh)
+        self.last_faults: list[dict[str, str]] = []
+        self._balance_rows: np.ndarray | None = None  # HiGHS rows, on first use
         self._model = build_market_model(
             self._dc,
             list(participants),
@@ -186,6 +230,7 @@ class TransmissionMarket:
             If the solver does not find an optimum.
 
         """
+        self.last_faults = []
         self._set_loads(load_p_mw)
         self._set_extra_loads(extra_load_mw)
         self._set_bids(bids)
@@ -219,6 +264,10 @@ class TransmissionMarket:
         if np.isnan(vals).any():
             missing = [i for i, v in zip(active, vals, strict=True) if np.isnan(v)]
             raise ValueError(f"load_p_mw has no value for in-service loads {missing[:10]}")
+        if (bad := bad_values(vals)).size:  # also before the first solve (pyomo's path)
+            loads = [(active[i], float(vals[i])) for i in bad[:5]]
+            msg = f"non-finite or extreme load(s) (load index, MW): {loads}"
+            raise ClearingError(msg, kind=BAD_COEFFICIENT)
         self._load_mw = vals  # MW per model load (m.LOAD order)
         store_floats(self._model.load_p_mw, dict(zip(active, vals.tolist(), strict=True)))
 
@@ -235,6 +284,9 @@ class TransmissionMarket:
         totals = np.zeros(self._dc.n_bus)
         for bus, p_mw in (extra_load_mw or {}).items():
             totals[self._model_bus(bus, "extra_load_mw")] += float(p_mw)
+        if (bad := bad_values(totals)).size:
+            msg = f"non-finite or extreme extra load(s) at model bus(es) {bad[:5].tolist()}"
+            raise ClearingError(msg, kind=BAD_COEFFICIENT)
         self._extra_mw = totals  # MW per model bus
         store_floats(self._model.extra_load_mw, dict(enumerate(totals.tolist())))
 
@@ -248,6 +300,7 @@ class TransmissionMarket:
             )
         m = self._model
         p_min, quantity, price = {}, {}, {}
+        bids = reject_bad_bids(bids, self.last_faults)
         for name in self._participants:
             curve = bids.get(name, BidCurve.fixed(0.0))
             if len(curve.blocks) > self.max_blocks:
@@ -273,26 +326,70 @@ class TransmissionMarket:
             )
             condition = res.termination_condition
         else:
-            self._updater.push()
+            try:
+                self._updater.push()
+            except BadCoefficientError as exc:  # HiGHS still holds the previous clear's model
+                raise ClearingError(str(exc), kind=BAD_COEFFICIENT) from exc
             condition = termination_condition(run(self._solver))
         if condition == TerminationCondition.error:
             condition = self._retry_with_default_regularization()
         if self._updater is None:  # structure is fixed from now on: only push Param changes
             self._updater = freeze_structure(self._solver)
             self._reader = SolutionReader(self._model, self._dc, self._solver)
+        if condition == TerminationCondition.maxTimeLimit:
+            condition = self._retry_after_time_limit()
+        status, objective = condition.name, None
+        if condition in _INFEASIBLE:
+            status, objective = self._clear_with_slack(condition)
+        elif condition != TerminationCondition.convergenceCriteriaSatisfied:
+            kind = SOLVER_TIME_LIMIT if condition == TerminationCondition.maxTimeLimit else None
+            raise ClearingError(
+                f"market clearing failed: {condition.name}", kind=kind or TSO_INFEASIBLE
+            )
         seconds = time.perf_counter() - start
-        if condition != TerminationCondition.convergenceCriteriaSatisfied:
-            raise ClearingError(f"market clearing failed: {condition.name}")
         self._updater.load_vars()  # the model's Vars hold the solution (extensions read them)
         solution = self._solver._sol  # noqa: SLF001 - stored by pyomo's solve or run()
         if not solution.dual_valid:
             raise NoDualsError
         withdrawal = (self._bulk_withdrawal_mw, self._extra_mw, self._unserved_bus)
-        info = self._solver._solver_model.getInfo()  # noqa: SLF001
-        objective = float(info.objective_function_value)  # $/h, as pyomo's results
-        return self._reader.read(
-            self._net, solution, objective, condition.name, seconds, withdrawal
+        if objective is None:
+            info = self._solver._solver_model.getInfo()  # noqa: SLF001
+            objective = float(info.objective_function_value)  # $/h, as pyomo's results
+        return self._reader.read(self._net, solution, objective, status, seconds, withdrawal)
+
+    def _retry_after_time_limit(self) -> TerminationCondition:
+        """Repeat a timed-out clear once from scratch with a longer limit; record it."""
+        limit = self._solver.config.time_limit
+        self._solver._solver_model.clearSolver()  # noqa: SLF001 - drop the (warm) basis
+        self._solver.config.time_limit = limit * TIME_LIMIT_RETRY_FACTOR
+        try:
+            condition = termination_condition(run(self._solver))
+        finally:
+            self._solver.config.time_limit = limit
+        message = (
+            f"HiGHS hit the time limit ({limit:g} s); re-solved from scratch with "
+            f"{limit * TIME_LIMIT_RETRY_FACTOR:g} s: {condition.name}"
         )
+        self.last_faults.append({"kind": SOLVER_TIME_LIMIT, "message": message})
+        return condition
+
+    def _clear_with_slack(self, condition: TerminationCondition) -> tuple[str, float]:
+        """Name what makes the clear infeasible, clear with power-balance slack at VOLL.
+
+        Returns the status (``<condition>+balanceSlack``) and the objective ($/h, incl.
+        the penalty); the solution is left where :meth:`_solve` reads it.
+        """
+        if self._balance_rows is None:
+            bal = self._model.Balance
+            self._balance_rows = np.array([row(self._solver, bal[n]) for n in self._model.BUS])
+        status, objective, fault = clear_infeasible(
+            self._solver, condition.name, self._balance_rows, self._voll_usd_per_mwh,
+            self._unserved_bus,
+        )  # fmt: skip
+        if fault is None:
+            raise ClearingError(status, kind=TSO_INFEASIBLE)
+        self.last_faults.append(fault)
+        return status, objective
 
     def _retry_with_default_regularization(self) -> TerminationCondition:
         """Re-solve once with HiGHS's default QP regularisation (more robust, LMPs ~1e-7 off).

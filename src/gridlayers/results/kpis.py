@@ -27,6 +27,7 @@ import math
 from typing import Any
 
 from gridlayers.market import DEFAULT_VOLL_USD_PER_MWH
+from gridlayers.numerics import FAULT_KINDS
 from gridlayers.results.store import ResultStore
 
 _MARKET = """
@@ -174,7 +175,7 @@ def paradigm_kpis(
     -------
     dict
         Costs ($), energies (MWh), physics (counts, pu, %), prices ($/MWh), payments ($),
-        computation.
+        computation, and ``numerical_faults`` (events per fault kind, counts).
 
     """
     params = {"paradigm": paradigm, "hours": interval_h}
@@ -194,7 +195,22 @@ def paradigm_kpis(
     kpis["payments"] = _payments(store, paradigm, kpis, params)
     kpis["interface_lmp_usd_per_mwh"] = _interface_prices(store, paradigm, interfaces)
     kpis["dlmp_usd_per_mwh"] = _dlmp_stats(store, paradigm)
+    kpis["numerical_faults"] = numerical_faults(store, paradigm)
     return kpis
+
+
+def numerical_faults(store: ResultStore, paradigm: str) -> dict[str, int]:
+    """Count the ``event`` rows of each numerical fault kind (count; every kind, 0 if none).
+
+    Kinds: :data:`gridlayers.numerics.FAULT_KINDS` (``powerflow_not_converged``,
+    ``dso_infeasible``, ``tso_infeasible``, ``solver_time_limit``, ``bad_coefficient``);
+    one event per LDA or market and phase in which the fault was survived.
+    """
+    rows = store.con.execute(
+        "SELECT kind, count(*) FROM event WHERE paradigm = ? GROUP BY kind", [paradigm]
+    ).fetchall()
+    counts = dict(rows)
+    return {kind: int(counts.get(kind, 0)) for kind in FAULT_KINDS}
 
 
 def _payments(

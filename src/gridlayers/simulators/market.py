@@ -167,9 +167,11 @@ class MarketSim(RunSimulator):
         load = pd.Series(self._bulk_forecast[k], index=self._load_index)
         start = wallclock.perf_counter()
         result = self._market.clear(load_p_mw=load, bids=bids)
+        events = _stage_events("forward", self._market.last_faults)
         moved = [view.relinearise_at_solution() for view in self._extensions.values()]
         if any(m > RELINEARISE_TOL_PU for m in moved):  # losses linearised at the cleared point
             result = self._market.clear(load_p_mw=load, bids=bids)
+            events += _stage_events("forward re-clear", self._market.last_faults)
         seconds = wallclock.perf_counter() - start
         injection = dict.fromkeys(self._interfaces, 0.0)
         for participant, p_mw in result.awards_mw.items():
@@ -187,6 +189,7 @@ class MarketSim(RunSimulator):
             "seconds": seconds,
             "values": values_in + values_out,
             "slack": {lda: view.slack_used() for lda, view in self._extensions.items()},
+            "events": events,
         }
         self._out = {
             "awards": dict(result.awards_mw),
@@ -213,6 +216,10 @@ class MarketSim(RunSimulator):
         load = pd.Series(self._bulk_actual[k], index=self._load_index)
         start = wallclock.perf_counter()
         rt = self._real_time_market.clear(load_p_mw=load, extra_load_mw=extra)
+        fwd_events = self._forward["events"]
+        self._forward["events"] = fwd_events + _stage_events(
+            "real time", self._real_time_market.last_faults
+        )
         seconds = wallclock.perf_counter() - start
         fwd, f = self._forward, self._forward["result"]
         realised = {lda: -p for lda, p in imports.items()}
@@ -284,6 +291,7 @@ class MarketSim(RunSimulator):
             "tso_variables": self._market.n_variables,
             "tso_constraints": self._market.n_constraints,
             "interface_values": fwd["values"],
+            "events": fwd["events"],  # numerical faults survived (kind, message)
         }
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
@@ -292,6 +300,11 @@ class MarketSim(RunSimulator):
             eid: {a: self._out[a] for a in attrs if a in self._out}
             for eid, attrs in outputs.items()
         }
+
+
+def _stage_events(stage: str, faults: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Return the market's numerical faults of one clear as ``event`` rows (kind, message)."""
+    return [{"kind": f["kind"], "message": f"{stage}: {f['message']}"} for f in faults]
 
 
 def _quantities(result: ClearingResult, lda_injection_mw: dict[str, float]) -> StageQuantities:
