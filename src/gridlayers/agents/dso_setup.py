@@ -38,17 +38,30 @@ def device_buses(model: LDAModel) -> dict[str, int]:
 
 
 def build_dso(model: LDAModel, max_blocks: int) -> Any:
-    """Build the LDA's DSO core with the strategy named in the scenario.
+    """Build the LDA's DSO core with the strategy and ``dso_params`` named in the scenario.
 
     The LDA's ``limits.slack_penalty_usd_per_mwh`` prices the limit slack of the DSO's
     soft-limit fallback (:class:`gridlayers.dso.DSOOperator`); it is passed only to
-    strategies that accept it (a keyword of that name or ``**params``).
+    strategies that accept it (a keyword of that name or ``**params``); strategies that
+    declare a keyword ``lda_name`` get the LDA's name. The LDA's ``dso_params`` come last.
     """
     params: dict[str, Any] = {"blocks_per_device": BLOCKS_PER_DEVICE, "max_blocks": max_blocks}
     factory = resolve_dso_strategy(model.config.dso_strategy)
     if _accepts(factory, "slack_penalty_usd_per_mwh"):
         params["slack_penalty_usd_per_mwh"] = model.config.limits.slack_penalty_usd_per_mwh
+    if _declares(factory, "lda_name"):
+        params["lda_name"] = model.name
+    params.update(model.config.dso_params)
     return make_dso(model.config.dso_strategy, linear_feeder(model), device_buses(model), **params)
+
+
+def _declares(factory: Any, keyword: str) -> bool:
+    """Whether ``factory`` names the keyword argument ``keyword`` (not only ``**params``)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in parameters and parameters[keyword].kind is not inspect.Parameter.VAR_KEYWORD
 
 
 def _accepts(factory: Any, keyword: str) -> bool:

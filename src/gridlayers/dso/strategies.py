@@ -8,7 +8,9 @@ satisfies :class:`DSOStrategy`. Two are registered:
 * ``"pro_rata"``: :class:`ProRataDSO`, the same virtual resource, but the award is split
   among devices in proportion to their offered flexibility, ignoring feeder limits.
 
-Register your own (or name it in a scenario as ``package.module:ClassName``)::
+Register your own, or name it in a scenario as ``package.module:ClassName``; importing
+that module runs its code, so it needs the opt-in ``--allow-import`` (CLI) or
+``GRIDLAYERS_ALLOW_IMPORT=1`` (environment, for programmatic use)::
 
     from gridlayers.dso.strategies import DSO_STRATEGIES, register_dso_strategy
 
@@ -21,6 +23,9 @@ Register your own (or name it in a scenario as ``package.module:ClassName``)::
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -108,10 +113,25 @@ class ProRataDSO(DSOOperator):
 
 DSOFactory = Callable[..., DSOStrategy]
 
+
+def _external_dso(
+    feeder: LinDistFlowFeeder,
+    devices: Mapping[str, int],
+    *,
+    lda_name: str | None = None,
+    **params: object,
+) -> DSOStrategy:
+    """Build :class:`gridlayers.gateway.dso.ExternalDSO` (imported on use: needs pyzmq)."""
+    from gridlayers.gateway.dso import ExternalDSO
+
+    return ExternalDSO(feeder, devices, lda_name=lda_name, **params)  # type: ignore[arg-type]
+
+
 #: Registry of DSO strategies: name -> class/factory ``(feeder, devices, **params)``.
 DSO_STRATEGIES: dict[str, DSOFactory] = {
     "optimal": DSOOperator,
     "pro_rata": ProRataDSO,
+    "external": _external_dso,  # decisions from an agent over ZeroMQ (docs/external-agents.md)
 }
 
 
@@ -123,7 +143,29 @@ def register_dso_strategy(name: str, factory: DSOFactory) -> None:
     DSO_STRATEGIES[name] = factory
 
 
-def resolve_dso_strategy(name: str) -> DSOFactory:
+#: Environment variable that allows scenarios to name DSO strategies by import path
+#: (``"1"``); ``gridlayers run|compare|validate|loop|validate-plan|serve --allow-import``
+#: sets it for the command and the simulator processes it starts.
+ALLOW_IMPORT_ENV = "GRIDLAYERS_ALLOW_IMPORT"
+
+#: ``package.module:ClassName`` (dotted Python identifiers, one colon).
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+class ImportNotAllowedError(ValueError):
+    """A scenario names a strategy by import path, but importing user code is not allowed."""
+
+
+def import_allowed() -> bool:
+    """Return whether importing user code named in a scenario is allowed.
+
+    Only the environment variable :data:`ALLOW_IMPORT_ENV` set to ``"1"`` allows it (the
+    CLI's ``--allow-import`` sets it); nothing in a scenario file can.
+    """
+    return os.environ.get(ALLOW_IMPORT_ENV) == "1"
+
+
+def resolve_dso_strategy(name: str, *, allow_import: bool | None = None) -> DSOFactory:
     """Return the factory of a DSO strategy named in a scenario.
 
     Parameters
@@ -131,29 +173,44 @@ def resolve_dso_strategy(name: str) -> DSOFactory:
     name : str
         A key of :data:`DSO_STRATEGIES`, or ``"package.module:ClassName"`` for a
         researcher's own strategy (imported on use, nothing in gridlayers changes).
+    allow_import : bool, optional
+        Whether an import path may be imported; default :func:`import_allowed` (the
+        ``GRIDLAYERS_ALLOW_IMPORT=1`` opt-in). Importing runs the module's code, so it
+        is never implied by a scenario file.
 
     Raises
     ------
+    ImportNotAllowedError
+        If ``name`` is an import path and importing is not allowed.
     ValueError
         If the name is neither registered nor importable.
 
     """
     if name in DSO_STRATEGIES:
         return DSO_STRATEGIES[name]
-    if ":" in name:
-        import importlib
-
-        module, _, attr = name.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            msg = f"cannot import DSO strategy {name!r}: {exc}"
-            raise ValueError(msg) from None
-        if callable(factory):
-            return factory
-    msg = (f"unknown DSO strategy {name!r}; known: {sorted(DSO_STRATEGIES)} "
-           "or 'package.module:ClassName'")  # fmt: skip
-    raise ValueError(msg)
+    known = f"known: {sorted(DSO_STRATEGIES)} or 'package.module:ClassName'"
+    if ":" not in name:
+        msg = f"unknown DSO strategy {name!r}; {known}"
+        raise ValueError(msg)
+    if not _IMPORT_PATH.match(name):
+        msg = f"DSO strategy {name!r} is not an import path 'package.module:ClassName'; {known}"
+        raise ValueError(msg)
+    if not (import_allowed() if allow_import is None else allow_import):
+        msg = (
+            f"DSO strategy {name!r} would import and run user code, which is off by default; "
+            f"if you trust it, pass --allow-import (or set {ALLOW_IMPORT_ENV}=1)"
+        )
+        raise ImportNotAllowedError(msg)
+    module, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except Exception as exc:  # noqa: BLE001 - user code may fail in any way on import
+        msg = f"cannot import DSO strategy {name!r}: {type(exc).__name__}: {exc}"
+        raise ValueError(msg) from None
+    if not callable(factory):
+        msg = f"DSO strategy {name!r} is not a class or factory (found {type(factory).__name__})"
+        raise ValueError(msg)
+    return factory
 
 
 def make_dso(
