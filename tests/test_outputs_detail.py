@@ -216,11 +216,11 @@ def test_only_the_stored_details_are_wired_to_the_collector() -> None:
     feeder, aggregator = collector_outputs(OutputConfig(bus_voltages=False))
     assert "P_import[MW]" in feeder
     assert not [a for a in feeder if a.startswith(("Vm[", "Branch_"))]
-    assert aggregator == ["der_report"]
+    assert aggregator == ["der_report", "state"]  # the devices' state: the checkpoint
     feeder, aggregator = collector_outputs(
         OutputConfig(bus_voltages=True, branch_loading=True, device_dispatch=True)
     )
     assert {"Vm[pu]", "Branch_loading[%]", "Branch_P_from[MW]", "Branch_Q_from[MVAr]"} <= set(
         feeder
     )
-    assert aggregator == ["der_report", "der_devices"]
+    assert aggregator == ["der_report", "state", "der_devices"]

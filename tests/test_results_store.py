@@ -11,7 +11,7 @@ import pytest
 
 from gridlayers.results.store import TABLES, ResultStore
 from gridlayers.scenarios.schema import Scenario
-from gridlayers.simulators.collector import FLUSH_EVERY_INTERVALS, Collector
+from gridlayers.simulators.collector import Collector
 
 T0 = dt.datetime(2016, 6, 1, 12, 0)
 
@@ -205,7 +205,9 @@ def test_unknown_table_or_column_is_refused_at_append(tmp_path: Path) -> None:
     store.close()
 
 
-def _collector(store: ResultStore, completed: list[int]) -> Collector:
+def _collector(
+    store: ResultStore, completed: list[int], intervals: int = 96, every: int = 1
+) -> Collector:
     sim = Collector()
     sim.init(
         "Collector-0",
@@ -213,13 +215,16 @@ def _collector(store: ResultStore, completed: list[int]) -> Collector:
         paradigm="p",
         start=T0,
         interval_s=900,
+        intervals=intervals,
+        scenario_sha256="sha",
+        checkpoint_intervals=every,
         on_interval=completed.append,
     )
     sim.create(1, "Collector", sources={"F-0.a": ["feeder", "a"], "M-0.tso": ["market", "tso"]})
     return sim
 
 
-def _feeder_inputs(vm: dict[int, float]) -> dict[str, dict[str, float]]:
+def _feeder_inputs(vm: dict[int, float], state: float = 0.0) -> dict[str, dict[str, float]]:
     values = {
         "P_import[MW]": 1.0,
         "Q_import[MVAr]": 0.2,
@@ -232,41 +237,134 @@ def _feeder_inputs(vm: dict[int, float]) -> dict[str, dict[str, float]]:
         "converged[-]": False,
         "retried[-]": True,
         "Vm[pu]": vm,
+        "state": {"v_re": [state], "v_im": [0.0]},
     }
     return {attr: {"F-0.a": value} for attr, value in values.items()}
 
 
-def test_collector_keeps_rows_of_a_failing_step_and_flushes_on_finalize(tmp_path: Path) -> None:
+def _record() -> dict[str, dict]:
+    """The market's record of an interval (as ``MarketSim._record`` builds it), minimal."""
+    stage = {"generation_cost_usd_per_h": 1.0, "unserved_mw": 0.0, "solve_seconds": 0.1}
+    record = {
+        "forward": {**stage, "cost_usd_per_h": 2.0, "status": "optimal"},
+        "real_time": {**stage, "generation_mw": 5.0, "bulk_demand_mw": 5.0, "status": "optimal"},
+        "payments_usd_per_h": {"generators": 1.0, "bulk_loads": -1.0, "congestion_rent": 0.0},
+        "lmp": {"1": [20.0, 21.0]},
+        "interface": {},
+        "participants": {},
+        "slack": {},
+        "tso_variables": 10,
+        "tso_constraints": 5,
+        "interface_values": 0,
+    }
+    return {"record": {"M-0.tso": record}}
+
+
+def _interval(sim: Collector, k: int, vm: dict[int, float]) -> None:
+    """Feed interval ``k``: the feeder at its dispatch phase, then the market's record."""
+    sim.step(k * 900 + 2, {"collector": _feeder_inputs(vm, state=float(k))}, 0)
+    sim.step(k * 900 + 2, {"collector": _record()}, 0)
+
+
+def _progress(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path))
+    try:
+        progress = con.execute("SELECT paradigm, interval FROM progress").fetchall()
+        states = con.execute("SELECT interval, simulator, state FROM checkpoint").fetchall()
+        return progress + states
+    finally:
+        con.close()
+
+
+def test_collector_commits_whole_intervals_with_their_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "r.duckdb"
     store = ResultStore(path)
     completed: list[int] = []
     sim = _collector(store, completed)
     vm = {0: 1.01, 1: 0.99, 2: 1.0}
-    sim.step(900, {"collector": _feeder_inputs(vm)}, 0)
-    assert completed == [1]  # every feeder of interval 1 stored
-    inputs = {"collector": _feeder_inputs(vm) | {"record": {"M-0.tso": {}}}}  # broken record
-    with pytest.raises(KeyError):
-        sim.step(1800, inputs, 0)
+    sim.step(902, {"collector": _feeder_inputs(vm, state=1.0)}, 0)
+    assert completed == []  # the market's record of interval 1 is missing
+    assert store.pending_rows() == 0  # held by the collector, not in the store
+    assert _count(path, "feeder_interval") == 0
+    sim.step(902, {"collector": _record()}, 0)
     assert completed == [1]
-    sim.finalize()  # the world shuts down: buffered rows reach the file
-    assert store.pending_rows() == 0
-    assert _count(path, "feeder_interval") == 2  # also the failing step's feeder row
-    assert _count(path, "bus_voltage") == 6
-    assert _count(path, "event") == 2  # non-converged power flow, twice
-    rows = store.query("SELECT interval, lda, bus, vm_pu FROM bus_voltage ORDER BY interval, bus")
-    assert rows.values.tolist() == [[k, "a", b, v] for k in (1, 2) for b, v in vm.items()]
+    assert _count(path, "feeder_interval") == 1
+    assert _count(path, "market_interval") == 1
+    assert _count(path, "bus_voltage") == 3
+    assert _progress(path) == [("p", 1), (1, "feeder:a", '{"v_re": [1.0], "v_im": [0.0]}')]
     store.close()
 
 
-def test_collector_writes_the_buffers_every_day_of_intervals(tmp_path: Path) -> None:
-    """A killed process can lose at most a day: the collector flushes every 96 intervals."""
-    store = ResultStore(tmp_path / "r.duckdb")
-    sim = _collector(store, [])
-    for k in range(FLUSH_EVERY_INTERVALS - 1):
-        sim.step(k * 900, {"collector": _feeder_inputs({0: 1.0})}, 0)
-    assert store.pending_rows() > 0  # under the batch threshold: still buffered
-    sim.step((FLUSH_EVERY_INTERVALS - 1) * 900, {"collector": _feeder_inputs({0: 1.0})}, 0)
+def test_collector_drops_an_interval_a_failure_left_incomplete(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    store = ResultStore(path)
+    completed: list[int] = []
+    sim = _collector(store, completed)
+    vm = {0: 1.01, 1: 0.99, 2: 1.0}
+    _interval(sim, 0, vm)
+    sim.step(902, {"collector": _feeder_inputs(vm)}, 0)
+    with pytest.raises(KeyError):  # a broken record ends the run in interval 1
+        sim.step(902, {"collector": {"record": {"M-0.tso": {}}}}, 0)
+    sim.finalize()  # the world shuts down
+    assert completed == [0]
+    for table in ("feeder_interval", "market_interval", "lmp"):
+        assert _count(path, table) == 1, table
+    assert _count(path, "bus_voltage") == 3
+    assert _count(path, "event") == 1  # interval 0's non-converged power flow
+    assert _progress(path)[0] == ("p", 0)
     assert store.pending_rows() == 0
+    store.close()
+
+
+def test_collector_commits_every_n_intervals_and_the_rest_at_shutdown(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    store = ResultStore(path)
+    sim = _collector(store, [], every=3)
+    vm = {0: 1.0}
+    for k in range(2):
+        _interval(sim, k, vm)
+    assert store.pending_rows() > 0  # two complete intervals, not committed yet
+    assert _count(path, "feeder_interval") == 0
+    _interval(sim, 2, vm)
+    assert store.pending_rows() == 0
+    assert _count(path, "feeder_interval") == 3
+    assert _progress(path)[0] == ("p", 2)
+    _interval(sim, 3, vm)
+    sim.finalize()  # a shorter run (or a failure) commits what is complete
+    assert _count(path, "feeder_interval") == 4
+    assert _progress(path)[:2] == [("p", 3), (3, "feeder:a", '{"v_re": [3.0], "v_im": [0.0]}')]
+    store.close()
+
+
+def test_commit_writes_every_table_or_none(tmp_path: Path) -> None:
+    """One transaction: a failure anywhere in it leaves the previous commit, buffers kept."""
+    path = tmp_path / "r.duckdb"
+    store = ResultStore(path)
+    store.append("bus_voltage", _voltages(3))
+    store.append("event", [dict(paradigm="p", interval=0, time=T0, source="a", kind="k")])
+
+    def fail(con: duckdb.DuckDBPyConnection) -> None:
+        raise RuntimeError("checkpoint failed")
+
+    with pytest.raises(RuntimeError, match="checkpoint failed"):
+        store.commit(fail)
+    assert _count(path, "bus_voltage") == 0
+    assert _count(path, "event") == 0
+    assert store.pending_rows() == 4
+    store.commit()
+    assert _count(path, "bus_voltage") == 3
+    assert _count(path, "event") == 1
+    store.close()
+
+
+def test_no_automatic_write_while_intervals_are_committed_whole(tmp_path: Path) -> None:
+    path = tmp_path / "r.duckdb"
+    store = ResultStore(path, batch_rows=2)
+    store.auto_write = False
+    store.append("bus_voltage", _voltages(5))
+    assert _count(path, "bus_voltage") == 0
+    store.commit()
+    assert _count(path, "bus_voltage") == 5
     store.close()
 
 
@@ -277,7 +375,7 @@ def test_failed_run_keeps_rows_written_before_the_failure(
     from gridlayers import cosim
     from gridlayers.runner import run_scenario
 
-    def failing_world(scenario, paradigm, store, on_interval=None) -> None:
+    def failing_world(scenario, paradigm, store, on_interval=None, **resume) -> None:
         store.append("bus_voltage", _voltages(9))
         store.event(paradigm, 0, T0, "a", "failure", "about to fail")
         raise RuntimeError("simulator failed")

@@ -1,7 +1,7 @@
 """Property tests: no user input ends in an unhandled exception.
 
-Mutated bundled scenarios, planning scenarios, plan files, network files and random
-bytes go to the validators. Each either validates or raises the project's validation
+Mutated bundled scenarios, planning scenarios, plan files, network files, sweep files
+and random bytes go to the validators. Each either validates or raises the project's validation
 error (:class:`ScenarioError`, :class:`PlanFileError`; ``ValueError`` for a network
 file) with a message naming the file. One CLI path is checked end to end: exit 2, one
 line on stderr, no traceback.
@@ -186,6 +186,46 @@ def test_random_bytes_raise_scenario_error(raw: bytes) -> None:
         path.write_bytes(raw)
         with pytest.raises(ScenarioError) as caught:
             load_scenario(path)
+        _check_scenario_error(caught.value, path)
+
+
+# ------------------------------------------------------------------ sweep files
+
+SWEEP = DEFAULT.parent / "sweeps" / "load-and-pv.yaml"
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_mutated_sweeps_validate_or_raise_scenario_error(data: st.DataObject) -> None:
+    """A mutated sweep file (its base scenario, grid, set, points) loads or is refused."""
+    from gridlayers.sweep.config import load_sweep
+
+    document = yaml.safe_load(SWEEP.read_text())
+    document["scenario"] = str(DEFAULT)  # the mutant is written elsewhere
+    if data.draw(st.booleans()):  # another base scenario: missing, a folder, not YAML...
+        document["scenario"] = data.draw(scalars | st.sampled_from([".", "..", str(SWEEP)]))
+    if data.draw(st.booleans()):  # a top-level field replaced (paradigms, grid, set...)
+        document[data.draw(st.sampled_from(sorted(document)))] = data.draw(values)
+    document = data.draw(mutated(document))
+    with tempfile.TemporaryDirectory() as folder:
+        path = _write(Path(folder), "sweep.yaml", document)
+        try:
+            sweep = load_sweep(path)
+        except ScenarioError as exc:
+            _check_scenario_error(exc, path)
+        else:
+            assert sweep.points  # a valid sweep has at least one point
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(document=values)
+def test_random_sweep_documents_raise_scenario_error(document: Any) -> None:
+    from gridlayers.sweep.config import load_sweep
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = _write(Path(folder), "sweep.yaml", document)
+        with pytest.raises(ScenarioError) as caught:
+            load_sweep(path)
         _check_scenario_error(caught.value, path)
 
 

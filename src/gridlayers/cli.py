@@ -9,6 +9,7 @@ with code 1 after writing what it computed. The long commands take ``--quiet`` a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -49,6 +50,29 @@ ReportOption = Annotated[
         "--report/--no-report", help="Write DIR/report.html and DIR/report/*.png at the end."
     ),
 ]
+AllowImportOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-import",
+        help="Let the scenario name DSO strategies by import path ('package.module:Class'), "
+        "which imports and runs that code; off by default (same as GRIDLAYERS_ALLOW_IMPORT=1).",
+    ),
+]
+
+
+def _opt_in_import(allow: bool) -> None:
+    """Allow importing user code named in scenarios, here and in the processes started."""
+    if allow:
+        from gridlayers.dso.strategies import ALLOW_IMPORT_ENV
+
+        os.environ[ALLOW_IMPORT_ENV] = "1"
+
+
+def _check_out_dir(out_dir: Path | None) -> None:
+    """Exit 2 if ``--out`` names something that is not a folder."""
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        err.print(f"error: --out: {out_dir} exists and is not a folder", markup=False)
+        raise typer.Exit(2)
 
 
 def _load_resolved(path: Path) -> Scenario:
@@ -59,6 +83,9 @@ def _load_resolved(path: Path) -> Scenario:
         scenario = load_scenario(path)
         resolve_scenario(scenario, path)
     except ScenarioError as exc:
+        if _planning_only(path):
+            fix = "it is a planning scenario (no transmission or ldas); use 'gridlayers plan'"
+            exc = ScenarioError(exc.file, "", "not a co-simulation scenario", fix)
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     return scenario
@@ -71,13 +98,47 @@ def schema() -> None:
 
 
 @app.command()
-def validate(scenario: ScenarioArg) -> None:
+def validate(scenario: ScenarioArg, allow_import: AllowImportOption = False) -> None:
     """Check a scenario and resolve every reference in it, without running anything."""
     setup_output(quiet=False, verbose=0)
+    _opt_in_import(allow_import)
+    if _planning_only(scenario):
+        _validate_plan_scenario(scenario)
+        return
     sc = _load_resolved(scenario)
     out.print(
         f"{scenario}: valid ({len(sc.ldas)} LDAs, {sc.horizon.intervals} intervals of "
         f"{sc.horizon.interval_min} min, paradigms: {', '.join(sc.paradigms)})",
+        soft_wrap=True,
+    )
+
+
+def _planning_only(path: Path) -> bool:
+    """Whether ``path`` is a planning scenario (a ``planner`` section, no co-simulation)."""
+    from gridlayers.scenarios.load import read_yaml
+
+    try:
+        data = read_yaml(path)
+    except ScenarioError:
+        return False  # _load_resolved reports it
+    return "planner" in data and not {"transmission", "ldas", "horizon"} & set(data)
+
+
+def _validate_plan_scenario(path: Path) -> None:
+    """``validate`` of a planning scenario (for ``gridlayers plan``): exit 2 if invalid."""
+    from gridlayers.scenarios.load import load_plan_scenario
+    from gridlayers.scenarios.resolve import resolve_plan_scenario
+
+    try:
+        ps = load_plan_scenario(path)
+        resolve_plan_scenario(ps, path)
+    except ScenarioError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    ldas = len(ps.planner.lda.ldas) if ps.planner.lda else 0
+    out.print(
+        f"{path}: valid planning scenario ({ldas} LDAs, solve method "
+        f"{ps.planner.solve_method}; run it with 'gridlayers plan')",
         soft_wrap=True,
     )
 
@@ -89,11 +150,27 @@ def run(
     report: ReportOption = True,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
+    allow_import: AllowImportOption = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_DIR",
+            help="Continue the run in RUN_DIR (killed or failed) after its last stored "
+            "interval, from its checkpoint; results are appended to its store.",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario's co-simulation, write results and print a KPI summary."""
     ui = setup_output(quiet, verbose)
+    _opt_in_import(allow_import)
+    _check_out_dir(out_dir)
+    if resume is not None and out_dir is not None and out_dir != resume:
+        err.print("error: --resume writes into RUN_DIR; leave out --out", markup=False)
+        raise typer.Exit(2)
     sc = _load_resolved(scenario)
-    _run_and_report(sc, out_dir or sc.output.dir or Path("runs") / sc.name, report, ui)
+    target = resume or out_dir or sc.output.dir or Path("runs") / sc.name
+    _run_and_report(sc, target, report, ui, resume=resume is not None)
 
 
 @app.command("report")
@@ -159,15 +236,41 @@ def serve(
         typer.Option(help="mosaik worlds (one per paradigm) to serve; 0: until stopped."),
     ] = 0,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for mosaik to connect.")] = 3600,
+    allow_import: AllowImportOption = False,
 ) -> None:
     """Serve one LDA partition's aggregator, DSO and feeder simulators (simulators.lda: connect)."""
     from gridlayers.simulators.serve import serve_partition
 
-    if not 0 < port < 65534:
-        err.print(f"error: --port {port} is not a port (1-65533)", markup=False)
-        raise typer.Exit(2)
+    for bad, message in (
+        (not 0 < port < 65534, f"--port: expected a port 1-65533 (found {port})"),
+        (runs < 0, f"--runs: expected 0 (until stopped) or more (found {runs})"),
+        (timeout <= 0, f"--timeout: expected a positive number of seconds (found {timeout})"),
+        (not host.strip(), f"--host: expected an address to bind (found {host!r})"),
+    ):
+        if bad:
+            err.print(f"error: {message}", markup=False)
+            raise typer.Exit(2)
+    _opt_in_import(allow_import)
+    if not is_loopback(host):
+        err.print(
+            f"warning: binding to {host}: other machines can reach these simulators, which "
+            "have no authentication; use a trusted network only",
+            markup=False,
+        )
     out.print(f"serving an LDA partition on {host}:{port}-{port + 2}", soft_wrap=True)
     raise typer.Exit(serve_partition(host, port, timeout, runs))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, ``127.x.x.x``, ``::1``)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 #: Paradigms ``compare`` runs, in table order.
@@ -184,9 +287,12 @@ def compare(
     report: ReportOption = True,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
+    allow_import: AllowImportOption = False,
 ) -> None:
     """Run Total TSO, Minimal DSO and Total DSO on identical inputs; print them side by side."""
     ui = setup_output(quiet, verbose)
+    _opt_in_import(allow_import)
+    _check_out_dir(out_dir)
     sc = _load_resolved(scenario)
     paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
     sc = sc.model_copy(update={"paradigms": paradigms})
@@ -194,17 +300,28 @@ def compare(
     _run_and_report(sc, target, report, ui)
 
 
-def _run_and_report(sc: Scenario, target: Path, report: bool, ui: Output) -> None:
+def _run_and_report(
+    sc: Scenario, target: Path, report: bool, ui: Output, resume: bool = False
+) -> None:
     """Run every paradigm of ``sc`` with a progress bar, print the KPI table, exit 1 on failure.
 
-    With ``report``, also write ``target/report.html`` (a failed run's too).
+    With ``report``, also write ``target/report.html`` (a failed run's too). With
+    ``resume``, continue the run in ``target`` (exit 2 with one line if it cannot be).
     """
+    from gridlayers.results.checkpoint import ResumeError, resume_plan
     from gridlayers.runner import run_scenario
 
     total = sc.horizon.intervals * len(sc.paradigms)
+    done = 0
+    if resume:
+        try:
+            done = sum(k for k, _ in resume_plan(target / "results.duckdb", sc).values())
+        except ResumeError as exc:
+            err.print(f"error: --resume: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
     with ui.progress() as bar:
-        task = bar.add_task(f"{sc.name}", total=total)
-        outcome = run_scenario(sc, target, on_interval=_advance(bar, task))
+        task = bar.add_task(f"{sc.name}", total=total, completed=done)
+        outcome = run_scenario(sc, target, on_interval=_advance(bar, task), resume=resume)
     ui.table(_summary_table(outcome.summary))
     Output.path("results", target)
     if report:
@@ -239,14 +356,20 @@ def plan(
     """Solve the scenario's capacity expansion plan; write DIR/plan_summary.json."""
     from gridlayers.planner import InputDataError, PlannerSolveError
     from gridlayers.scenarios.load import load_plan_scenario
+    from gridlayers.scenarios.resolve import resolve_plan_scenario
 
     ui = setup_output(quiet, verbose)
-    if time_limit is not None and not time_limit > 0:
+    if time_limit is not None and not 0 < time_limit < float("inf"):
         msg = f"error: --time-limit must be a positive number of seconds, got {time_limit}"
         err.print(msg, markup=False)
         raise typer.Exit(2)
+    if threads is not None and threads < 1:
+        err.print(f"error: --threads: expected 1 or more (found {threads})", markup=False)
+        raise typer.Exit(2)
+    _check_out_dir(out_dir)
     try:
         ps = load_plan_scenario(scenario)
+        resolve_plan_scenario(ps, scenario)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -430,6 +553,7 @@ def _summary_table(summary: dict[str, Any]) -> Table:
 
 
 import gridlayers.cli_loop  # noqa: E402, F401  (registers ``loop`` and ``validate-plan``)
+import gridlayers.cli_sweep  # noqa: E402, F401  (registers ``sweep``)
 
 
 def main() -> None:

@@ -18,10 +18,12 @@ always           aggregators → feeders (realised DER, AC power flow at ``t0+2`
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mosaik
@@ -32,12 +34,15 @@ from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.agents.aggregator import DEVICE_ATTRS
 from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
 from gridlayers.agents.lda_cache import release, wiring_facts
+from gridlayers.results.checkpoint import ResumeError, fingerprint
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import OutputConfig, Scenario
 from gridlayers.simulators.feeder import BRANCH_OUTPUTS, DETAIL_OUTPUTS
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
+from gridlayers.simulators.feeder import STATE_ATTR as FEEDER_STATE
 from gridlayers.simulators.market import RECORD_ATTR
 from gridlayers.simulators.serve import KINDS, command
+from gridlayers.simulators.watchdog import watch
 
 PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
 mosaik_compat.install()  # LDA partitions in other processes (see the module)
@@ -91,6 +96,8 @@ def run_world(
     store: ResultStore,
     on_interval: Callable[[int], None] | None = None,
     intervals: int | None = None,
+    start: int = 0,
+    states: dict[str, Any] | None = None,
 ) -> None:
     """Build the mosaik World for one paradigm and run the horizon (or its first intervals).
 
@@ -103,45 +110,90 @@ def run_world(
     store : ResultStore
         Open store the collector writes into, interval by interval.
     on_interval : callable, optional
-        Called with the interval number once every feeder of that interval is stored.
+        Called with the interval number once it is complete (committed if a commit was due).
     intervals : int, optional
         Stop after this many market intervals (default: the whole horizon). Everything
         is still built for the whole horizon (profiles, forecasts), as in a full run.
+    start : int
+        First interval to run (``run --resume``: the one after the last stored). mosaik
+        time stays absolute (interval ``k`` at ``k * interval_s``); the simulators' first
+        events are at ``start``'s and nothing happens before them.
+    states : dict, optional
+        With ``start > 0``: every stateful entity's state after interval ``start - 1``
+        (:func:`gridlayers.results.checkpoint.states`, keys ``kind:name``).
+
+    Raises
+    ------
+    SimulatorTimeout
+        If a simulator does not answer within ``simulators.step_timeout_s``.
+    SimulatorCrashed
+        If a simulator's process dies (:mod:`gridlayers.simulators.watchdog`).
 
     """
     if paradigm not in PARADIGMS:
         msg = f"unknown paradigm {paradigm!r}; known: {PARADIGMS}"
+        raise ValueError(msg)
+    if start > 0 and states is None:
+        msg = f"starting at interval {start} needs the checkpointed states"
         raise ValueError(msg)
     run_id = uuid.uuid4().hex
     data = scenario.model_dump(mode="json", by_alias=True)
     world = mosaik.World(
         sim_config(scenario), mosaik_config={"start_timeout": 180}, skip_greetings=True
     )
+    horizon = scenario.horizon
     try:
-        _wire(
+        labels = _wire(
             world,
             scenario,
             paradigm,
             store,
             on_interval,
             dict(scenario=data, paradigm=paradigm, run_id=run_id),
+            _Resume(start, states if start else None),
         )
-        horizon = scenario.horizon
         n = horizon.intervals if intervals is None else min(intervals, horizon.intervals)
-        world.run(until=n * horizon.interval_s, print_progress=False)
-    finally:
+        with watch(world, scenario.simulators.step_timeout_s, horizon.interval_s, labels):
+            world.run(until=n * horizon.interval_s, print_progress=False)
+    except BaseException:
+        # a dead simulator can make the shutdown fail too; keep the error that ended the run
+        with contextlib.suppress(Exception):
+            world.shutdown()
+        raise
+    else:
         world.shutdown()
+    finally:
         release(run_id)
 
 
-def _wire(
+@dataclass(frozen=True)
+class _Resume:
+    """Where a world starts: interval ``start`` with these entity states (``None``: fresh)."""
+
+    start: int = 0
+    states: dict[str, Any] | None = None
+
+    def state(self, key: str) -> dict[str, Any]:
+        """Create parameters restoring entity ``key`` (``kind:name``); none when fresh."""
+        if self.states is None:
+            return {}
+        if key not in self.states:
+            msg = f"the checkpoint has no state for {key}; cannot resume"
+            raise ResumeError(msg)
+        return {"state": self.states[key]}
+
+
+def _wire(  # noqa: PLR0913
     world: mosaik.World,
     scenario: Scenario,
     paradigm: str,
     store: ResultStore,
     on_interval: Callable[[int], None] | None,
     common: dict[str, Any],
-) -> None:
+    resume: _Resume,
+) -> dict[str, str]:
+    """Start and connect every simulator; return a label per simulator id (for messages)."""
+    labels: dict[str, str] = {}
     sources: dict[str, list[str]] = {}
     feeders, aggs, dsos = {}, {}, {}
     # Each partition has one aggregator, one DSO and one feeder simulator for its LDAs:
@@ -155,9 +207,12 @@ def _wire(
     for p, names in enumerate(partitions(scenario)):
         start = _starter(world, common, p if connect else None)
         fsim, asim, dsim = None if per_lda_feeders else start("Feeder"), None, start("DSO")
+        label = f"partition {p}: {', '.join(names)}"
         for lda_name in names:
             facts = wiring_facts(common["run_id"], scenario, lda_name, in_process=lda_in_process)
-            feeders[lda_name] = (start("Feeder") if per_lda_feeders else fsim).Feeder(lda=lda_name)
+            lda_fsim = start("Feeder") if per_lda_feeders else fsim
+            feeders[lda_name] = lda_fsim.Feeder(lda=lda_name, **resume.state(f"feeder:{lda_name}"))
+            labels[feeders[lda_name].sid] = f"LDA {lda_name}" if per_lda_feeders else label
             sources[feeders[lda_name].full_id] = ["feeder", lda_name]
             if not facts.has_der:  # no aggregator triggers this feeder: it steps on its own
                 initial.add((feeders[lda_name].sid, PHASE_DISPATCH))
@@ -165,16 +220,20 @@ def _wire(
                 if asim is None:
                     asim = start("Aggregator")
                 for name in facts.aggregators:
-                    entity = asim.Aggregator(lda=lda_name, aggregator=name)
+                    state = resume.state(f"aggregator:{lda_name}.{name}")
+                    entity = asim.Aggregator(lda=lda_name, aggregator=name, **state)
+                    labels[entity.sid] = label
                     aggs[entity.full_id] = (lda_name, entity)
                     sources[entity.full_id] = ["aggregator", f"{lda_name}.{name}"]
                     initial.add((entity.sid, PHASE_OFFER))
             dsos[lda_name] = dsim.DSO(lda=lda_name)
+            labels[dsos[lda_name].sid] = label
             sources[dsos[lda_name].full_id] = ["dso", lda_name]
             if not facts.aggregators:  # no offers trigger this DSO: it bids on its own
                 initial.add((dsos[lda_name].sid, PHASE_OFFER))
+    first = resume.start * scenario.horizon.interval_s  # nothing happens before it
     for sid, time_ in sorted(initial):
-        world.set_initial_event(sid, time_)
+        world.set_initial_event(sid, first + time_)
     interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
     tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
     sources[tso.full_id] = ["market", "tso"]
@@ -185,10 +244,16 @@ def _wire(
         paradigm=paradigm,
         start=horizon.start,
         interval_s=horizon.interval_s,
+        intervals=horizon.intervals,
+        scenario_sha256=fingerprint(common["scenario"]),
+        checkpoint_intervals=scenario.output.checkpoint_intervals,
         bus_voltages=scenario.output.bus_voltages,
         on_interval=on_interval,
     ).Collector(sources=sources)
+    labels[tso.sid] = "TSO market"
+    labels[collector.sid] = "result collector"
     _connect(world, paradigm, feeders, aggs, dsos, tso, collector, scenario.output)
+    return labels
 
 
 def collector_outputs(output: OutputConfig) -> tuple[list[str], list[str]]:
@@ -197,7 +262,7 @@ def collector_outputs(output: OutputConfig) -> tuple[list[str], list[str]]:
     Per-element outputs (bus voltages, branch loadings, per-device dispatch) are
     connected only when stored, so a run without them never builds them.
     """
-    feeder = [a for a in FEEDER_OUTPUTS if a not in DETAIL_OUTPUTS]
+    feeder = [a for a in FEEDER_OUTPUTS if a not in DETAIL_OUTPUTS] + [FEEDER_STATE]
     if output.bus_voltages:
         feeder.append("Vm[pu]")
     if output.branch_loading:

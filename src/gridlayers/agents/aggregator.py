@@ -8,7 +8,9 @@ portfolio award arrives at ``t0+1`` and is split in merit order (``proposed``),
 without network knowledge. Final ``setpoints`` (from the DSO) arrive at ``t0+2``:
 devices are dispatched under *actual* conditions and the realised injections go to
 the feeder (``DER_P[MW]``). With ``output.device_dispatch`` the dispatch is also
-reported per device (``der_devices``).
+reported per device (``der_devices``). After each dispatch the devices' states go to the
+collector (``state``, for checkpoints); an entity created with ``state`` (``run
+--resume``) starts from it.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from gridlayers.domain import BidCurve
 from gridlayers.lda import LDAModel
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import encode_curve, first_value
+from gridlayers.simulators.state import aggregator_state, restore_aggregator
 
 #: Bid block slots of a portfolio offer at the TSO (``TransmissionMarket(max_blocks=10)``);
 #: a merged portfolio with more distinct prices is compressed (same range, same cost at
 #: every remaining block boundary), and its award is split over the devices' own offers.
 PORTFOLIO_BLOCKS = 10
-#: What the collector stores per aggregator and interval (see :meth:`AggregatorSim._dispatch`).
-RECORD_ATTRS = ["der_report"]
+#: What the collector stores per aggregator and interval (see :meth:`AggregatorSim._dispatch`),
+#: and the devices' states after it (:func:`gridlayers.simulators.state.aggregator_state`).
+RECORD_ATTRS = ["der_report", "state"]
 #: Per-device dispatch for the collector, produced only with ``output.device_dispatch``.
 DEVICE_ATTRS = ["der_devices"]
 ATTRS = ["offers", "portfolio", "awards", "setpoints[MW]", "proposed[MW]", "DER_P[MW]"]
@@ -43,7 +47,9 @@ ATTRS += RECORD_ATTRS + DEVICE_ATTRS
 META: Meta = {
     "api_version": "3.0",
     "type": "event-based",
-    "models": {"Aggregator": {"public": True, "params": ["lda", "aggregator"], "attrs": ATTRS}},
+    "models": {
+        "Aggregator": {"public": True, "params": ["lda", "aggregator", "state"], "attrs": ATTRS}
+    },
 }
 
 
@@ -66,11 +72,25 @@ class AggregatorSim(RunSimulator):
         """Read whether the dispatch is also reported per device (``output.device_dispatch``)."""
         self._per_device = bool(self._scenario["output"]["device_dispatch"])
 
-    def create(self, num: int, model: str, *, lda: str, aggregator: str) -> list[CreateResult]:
-        """Create the entity of aggregator ``aggregator`` in LDA ``lda``."""
+    def create(
+        self,
+        num: int,
+        model: str,
+        *,
+        lda: str,
+        aggregator: str,
+        state: dict[str, Any] | None = None,
+    ) -> list[CreateResult]:
+        """Create the entity of aggregator ``aggregator`` in LDA ``lda``.
+
+        ``state`` (:func:`~gridlayers.simulators.state.aggregator_state` output, from a
+        checkpoint) sets every device's state, e.g. a battery's stored energy (MWh).
+        """
         m = lda_model(self._run_id, self._scenario, lda)
         eid = f"{lda}.{aggregator}"
         self._entities[eid] = _Entity(m, m.aggregators[aggregator])
+        if state is not None:
+            restore_aggregator(m.aggregators[aggregator].devices, state)
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
@@ -144,7 +164,9 @@ class AggregatorSim(RunSimulator):
         report["realised_mw"] = sum(realised.values())
         report["stored_start_mwh"] = stored_start
         report["stored_end_mwh"] = sum(d.stored_energy_mwh for d in devices)
-        ent.out.update({"DER_P[MW]": realised, "der_report": report})
+        ent.out.update(
+            {"DER_P[MW]": realised, "der_report": report, "state": aggregator_state(devices)}
+        )
         if dispatched is not None:
             ent.out["der_devices"] = _device_columns(dispatched, actual)
 

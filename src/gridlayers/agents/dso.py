@@ -17,7 +17,9 @@ Phase ``t0+1`` (the TSO's result arrives):
 ``total_tso``    pass the TSO's device set-points down
 ``passive``      pass the self-schedules back unchanged
 
-Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector.
+Final ``setpoints[MW]`` go to the aggregators; ``dso_report`` to the collector, with the
+strategy's own events if it keeps any (``drain_events()``, e.g. the ``external``
+strategy's time-outs and fallbacks: ``dso_report["events"]``, one ``event`` row each).
 
 If the DSO's optimisation is infeasible (e.g. the uncontrolled load and generation alone
 violate the feeder's limits), the DSO falls back to **soft limits** for that interval
@@ -31,6 +33,13 @@ the aggregators' split at least move cost plus slack penalty. The interval is re
 used", an ``event`` row) with the slack of the set-points, or of the offer if only the
 offer needed slack (``dso_report["slack"]``, keys of
 :func:`gridlayers.dso.opf.slack_report`; the penalty is not a DER cost).
+
+**Numerical faults** (``docs/faults.md``): a non-finite or extreme forecast injection is
+named (the balance row it would enter), taken as 0 MW, and under Total DSO and Minimal DSO
+the interval's problem is rejected (network-blind fallback); a DSO LP that hits the solver
+time limit is not trusted either (network-blind fallback). Both go to
+``dso_report["faults"]`` (``{"kind": "bad_coefficient" | "solver_time_limit",
+"message": ...}``, an ``event`` row of that kind each), not to ``infeasible``.
 
 Only if even the soft problem fails (or a custom strategy raises
 :class:`~gridlayers.dso.offer_blocks.InfeasibleDSOError`) does the DSO act network-blind,
@@ -54,15 +63,19 @@ from gridlayers.agents.dso_setup import build_dso
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.der.curves import split_award
 from gridlayers.domain import BidCurve
+from gridlayers.dso.faults import DSOBadCoefficientError, check_fixed_injections, fault_kind
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.virtual_resource import interface_curve
 from gridlayers.lda import LDAModel
+from gridlayers.numerics import DSO_INFEASIBLE, MAX_ABS_VALUE, bad_values
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import decode_curve, encode_curve, first_value
 
 #: Endings of ``dso_report["infeasible"]`` messages: which fallback the DSO used.
 SOFT = "soft-limit fallback used"
 BLIND = "network-blind fallback used"
+#: Ending of a bad-input fault where no DSO problem is rejected (the values are replaced).
+ZEROED = "non-finite or extreme inputs taken as 0 MW"
 
 ATTRS = [
     "offers",
@@ -158,25 +171,40 @@ class DSOAgent:
         if phase == PHASE_OFFER:
             self._offers = {d: decode_curve(c) for d, c in _merge(got.get("offers")).items()}
             self._infeasible: list[str] = []
+            self._faults: list[dict[str, str]] = []
             self._slack: dict[str, dict[str, float | int]] = {}
+            bad = self._screen_inputs()
             try:
+                if bad is not None and self._paradigm == "total_dso":
+                    raise bad  # the interval's problem is rejected
                 self._offer(k)
+                if bad is not None:
+                    self._record("offer", bad, ZEROED)
             except InfeasibleDSOError as exc:
-                self._infeasible.append(f"offer: {exc}; {BLIND}")
+                self._record("offer", exc, BLIND)
                 self._out["bid"] = encode_curve(self._blind_resource())
         elif phase == PHASE_AWARD:
+            bad = self._screen_inputs()
             try:
+                if bad is not None and self._paradigm in ("total_dso", "minimal_dso"):
+                    raise bad
                 self._settle(got)
+                if bad is not None:
+                    self._record("settle", bad, ZEROED)
             except InfeasibleDSOError as exc:
-                self._infeasible.append(f"settle: {exc}; {BLIND}")
+                self._record("settle", exc, BLIND)
                 self._settle(got, blind=True)
         if "dso_report" in self._out:
             report = self._out["dso_report"]
             report["infeasible"] = list(self._infeasible)
+            report["faults"] = list(self._faults)
             slack = self._slack.get("settle", self._slack.get("offer"))
             if slack is not None:
                 report["slack"] = dict(slack)
             report["solve_seconds"] = wallclock.perf_counter() - start
+            drain = getattr(self.__dict__.get("_core"), "drain_events", None)
+            if drain is not None:  # e.g. the external strategy's time-outs and fallbacks
+                report["events"] = drain()
 
     def _offer(self, k: int) -> None:
         p_fixed, q_fixed = self._fixed
@@ -208,6 +236,34 @@ class DSOAgent:
             bus = self._core.devices[dev]
             p.loc[bus] = p.get(bus, 0.0) + p_mw
         return float(self._core.feeder.solve_power_flow(p, q_fixed).interface_p_mw)
+
+    def _screen_inputs(self) -> DSOBadCoefficientError | None:
+        """Check the interval's forecast injections; bad entries become 0 MW (module notes).
+
+        Returns the fault (naming the balance rows the bad values would have entered)
+        or ``None``; one vectorised comparison per Series.
+        """
+        p, q = self._fixed
+        if not (len(bad_values(p.to_numpy(float))) or len(bad_values(q.to_numpy(float)))):
+            return None  # the usual case: the DSO core (under Total TSO unused) is not built
+        try:
+            check_fixed_injections(self._core.feeder, p, q)  # names the rows
+        except DSOBadCoefficientError as exc:
+            self._fixed = (
+                p.where(p.abs() <= MAX_ABS_VALUE, 0.0),
+                q.where(q.abs() <= MAX_ABS_VALUE, 0.0),
+            )
+            return exc
+        return None
+
+    def _record(self, phase: str, exc: BaseException, ending: str) -> None:
+        """Record a failure of the DSO's problem and the fallback used (``ending``)."""
+        message = f"{phase}: {exc}; {ending}"
+        kind = fault_kind(exc)
+        if kind == DSO_INFEASIBLE:
+            self._infeasible.append(message)  # dso_interval.infeasible, a dso_infeasible event
+        else:  # bad_coefficient, solver_time_limit: an event of that kind
+            self._faults.append({"kind": kind, "message": message})
 
     def _note_soft(self, phase: str, result: Any) -> None:
         """Record a soft-limit fallback of the DSO core (``result.slack`` set), if any."""

@@ -1,8 +1,10 @@
 """Embedded analytical store for one run's results (DuckDB).
 
 Rows are appended interval by interval, buffered in memory and written in batches
-(see :class:`ResultStore`); the buffers are written before every read, on close and
-when a run fails, so a run that fails part-way keeps every interval it finished.
+(see :class:`ResultStore`). During a run the collector hands over whole intervals only
+and writes them with :meth:`ResultStore.commit`, together with their checkpoint and
+progress record (:mod:`gridlayers.results.checkpoint`), in one transaction: the file
+never holds part of an interval, whenever the process dies.
 Tables (one row per paradigm, interval and element); money is $ over the interval,
 power MW, energy MWh, prices $/MWh:
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +223,10 @@ class ResultStore:
         self._buffers: dict[str, list[_Chunk]] = {table: [] for table in TABLES}
         self._pending = dict.fromkeys(TABLES, 0)
         self._closed = False
+        #: Whether a table's buffer is written as soon as it holds ``batch_rows`` rows.
+        #: A caller that commits whole intervals (:meth:`commit`) turns it off, so no
+        #: part of an interval reaches the database on its own.
+        self.auto_write = True
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -252,7 +259,7 @@ class ResultStore:
             else:
                 chunks.append(list(rows))
         self._pending[table] += len(rows)
-        if self._pending[table] >= self.batch_rows:
+        if self.auto_write and self._pending[table] >= self.batch_rows:
             self._write(table)
 
     def append_columns(self, table: str, columns: dict[str, Any]) -> None:
@@ -280,7 +287,7 @@ class ResultStore:
             chunks.append(last)
         last.add(columns, n)
         self._pending[table] += n
-        if self._pending[table] >= self.batch_rows:
+        if self.auto_write and self._pending[table] >= self.batch_rows:
             self._write(table)
 
     def _check(self, table: str, columns: Any) -> None:
@@ -354,6 +361,38 @@ class ResultStore:
             return
         for table in tables:
             self._buffers[table], self._pending[table] = [], 0
+
+    def commit(self, extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
+        """Write every buffered row and ``extra(con)`` in one transaction, or nothing.
+
+        Unlike :meth:`flush` there is no chunk-by-chunk fallback: if any INSERT or
+        ``extra`` fails, the transaction is rolled back, the buffers are kept and the
+        error is raised, so the database holds all of it or none of it (a process killed
+        during the commit leaves the previous commit). Used to store whole intervals
+        together with their checkpoint (:mod:`gridlayers.results.checkpoint`).
+        """
+        tables = [table for table in TABLES if self._pending[table]]
+        self._con.begin()
+        try:
+            for table in tables:
+                for chunk in self._buffers[table]:
+                    self._insert(table, chunk)
+            if extra is not None:
+                extra(self._con)
+            self._con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self._con.rollback()
+            raise
+        for table in tables:
+            self._buffers[table], self._pending[table] = [], 0
+
+    def discard(self) -> int:
+        """Drop every buffered row (never written); return how many were dropped."""
+        dropped = self.pending_rows()
+        self._buffers = {table: [] for table in TABLES}
+        self._pending = dict.fromkeys(TABLES, 0)
+        return dropped
 
     def _write_each(self, tables: list[str]) -> None:
         """Write ``tables`` one INSERT (and commit) per chunk; raise the first error."""

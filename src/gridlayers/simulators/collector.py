@@ -1,26 +1,38 @@
 """mosaik adapter that writes every interval's results into the run's ResultStore.
 
 Event-based: it steps whenever any source publishes, and files each output under the
-interval ``time // interval_s``. Always in-process (it holds the open database). A
-step hands its rows to the store in bulk, one append per table (bus voltages, branch
-loadings, per-device dispatch and LMPs column-wise); the store buffers and writes them
-in batches (see :class:`~gridlayers.results.store.ResultStore`). Per-element outputs
-are stored when they arrive, i.e. when :func:`gridlayers.cosim.collector_outputs`
-connected them. It is created with an explicit map
-from each source's full id to ``[kind, name]`` (``feeder``/LDA, ``market``/tso,
-``aggregator``/``lda.aggregator``, ``dso``/LDA).
+interval ``time // interval_s``. Always in-process (it holds the open database). It is
+created with an explicit map from each source's full id to ``[kind, name]``
+(``feeder``/LDA, ``market``/tso, ``aggregator``/``lda.aggregator``, ``dso``/LDA).
+
+Results reach the database in whole intervals only. The rows of an interval are held
+here until every source has sent its record of it (:data:`RECORDS`: each feeder's power
+flow, the market's two-settlement record, each aggregator's and each DSO's report);
+the complete interval then goes to the store's buffers (one append per table; bus
+voltages, branch loadings, per-device dispatch and LMPs column-wise). Every
+``checkpoint_intervals`` complete intervals, after the horizon's last one and when the
+world shuts down (also after a failure), the buffers, the entities' states after the
+last complete interval (``state`` outputs) and the progress record are committed in
+one transaction (:meth:`~gridlayers.results.store.ResultStore.commit`,
+:mod:`gridlayers.results.checkpoint`). Rows of an interval that never completed (the
+run failed in it) are dropped, so the store and its checkpoint always agree and a run
+can resume after its last stored interval.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import mosaik_api_v3
 from mosaik_api_v3.types import CreateResult, Meta
 
+from gridlayers.results import checkpoint
 from gridlayers.results.store import ResultStore
+
+log = logging.getLogger(__name__)
 
 META: Meta = {
     "api_version": "3.0",
@@ -30,20 +42,37 @@ META: Meta = {
     },
 }
 
+#: Per source kind, the output that completes its part of an interval.
+RECORDS = {
+    "feeder": "P_import[MW]",
+    "market": "record",
+    "aggregator": "der_report",
+    "dso": "dso_report",
+}
 
-#: Completed intervals between forced writes of the store's buffers (a day of quarter-hours).
-FLUSH_EVERY_INTERVALS = 96
+
+class _Interval:
+    """The rows of one interval held until every source has reported it."""
+
+    __slots__ = ("columns", "reported", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.columns: list[tuple[str, dict[str, Any]]] = []
+        self.reported: set[str] = set()  # source full ids whose record arrived
 
 
 class Collector(mosaik_api_v3.Simulator):
-    """Writes feeder, market, aggregator and DSO outputs to the store as they arrive."""
+    """Writes feeder, market, aggregator and DSO outputs to the store, interval by interval."""
 
     def __init__(self) -> None:
         super().__init__(META)
         self._sources: dict[str, tuple[str, str]] = {}
-        self._stored: dict[int, set[str]] = {}  # interval -> LDAs whose feeder is stored
-        self._rows: dict[str, list[dict[str, Any]]] = {}  # this step's rows per table
-        self._completed: list[int] = []  # intervals this step completed (every feeder)
+        self._open: dict[int, _Interval] = {}  # intervals some source has not reported yet
+        self._current: _Interval | None = None  # where this step's rows go
+        self._states: dict[str, Any] = {}  # latest state per "kind:name"
+        self._last_complete: int | None = None  # last complete interval in the buffers
+        self._committed: int | None = None  # last complete interval committed
 
     def init(
         self,
@@ -54,24 +83,58 @@ class Collector(mosaik_api_v3.Simulator):
         paradigm: str,
         start: dt.datetime,
         interval_s: int,
+        intervals: int,
+        scenario_sha256: str = "",
+        checkpoint_intervals: int = 1,
         bus_voltages: bool = True,
         on_interval: Callable[[int], None] | None = None,
     ) -> Meta:
-        """Attach the open store and the run's time base (seconds per interval)."""
+        """Attach the open store and the run's time base.
+
+        Parameters
+        ----------
+        sid : str
+            mosaik's id of the simulator.
+        time_resolution : float
+            Seconds per mosaik time unit.
+        store : ResultStore
+            The open store (its automatic batch writes are turned off until shutdown).
+        paradigm : str
+            The paradigm of this world.
+        start : datetime
+            Time of interval 0.
+        interval_s : int
+            Seconds per interval.
+        intervals : int
+            Intervals of the horizon (-); the last one is always committed.
+        scenario_sha256 : str
+            :func:`gridlayers.results.checkpoint.fingerprint` of the scenario.
+        checkpoint_intervals : int
+            Complete intervals per commit (-).
+        bus_voltages : bool
+            Whether bus voltages are stored.
+        on_interval : callable, optional
+            Called with each interval number once it is complete (and committed, if a
+            commit was due).
+
+        """
         self._store, self._paradigm, self._start = store, paradigm, start
         self._interval_s = round(interval_s / time_resolution)
+        self._intervals, self._sha = intervals, scenario_sha256
+        self._every = max(1, int(checkpoint_intervals))
         self._bus_voltages = bus_voltages
         self._on_interval = on_interval
+        checkpoint.create(store.con)
+        store.auto_write = False
         return self.meta
 
     def create(self, num: int, model: str, *, sources: dict[str, list[str]]) -> list[CreateResult]:
         """Create the collector; ``sources`` maps full ids to ``[kind, name]``."""
         self._sources = {full_id: (kind, name) for full_id, (kind, name) in sources.items()}
-        self._feeders = sum(kind == "feeder" for kind, _ in self._sources.values())
         return [{"eid": "collector", "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> None:
-        """Write all inputs that arrived at ``time`` under interval ``time // step``."""
+        """File all inputs that arrived at ``time`` under interval ``time // step``."""
         k = time // self._interval_s
         key = dict(
             paradigm=self._paradigm,
@@ -88,30 +151,68 @@ class Collector(mosaik_api_v3.Simulator):
             "aggregator": self._aggregator,
             "dso": self._dso,
         }
-        self._rows, self._completed = {}, []
-        try:
-            for source, data in by_source.items():
-                kind, name = self._sources[source]
-                writers[kind](data, name, key)
-        finally:  # rows built before a failure are kept too
-            rows_by_table, self._rows = self._rows, {}
-            for table, rows in rows_by_table.items():
-                self._store.append(table, rows)
-        if any((k + 1) % FLUSH_EVERY_INTERVALS == 0 for k in self._completed):
-            self._store.flush()  # a killed process loses at most this many intervals
+        self._current = interval = self._open.setdefault(k, _Interval())
+        for source, data in by_source.items():
+            kind, name = self._sources[source]
+            writers[kind](data, name, key)
+            if RECORDS[kind] in data:
+                interval.reported.add(source)
+            if "state" in data:
+                self._states[f"{kind}:{name}"] = data["state"]
+        if len(interval.reported) == len(self._sources):
+            self._complete(k)
+
+    def _complete(self, k: int) -> None:
+        """Hand interval ``k``'s rows to the store; commit if one is due."""
+        interval = self._open.pop(k)
+        for table, rows in interval.rows.items():
+            self._store.append(table, rows)
+        for table, columns in interval.columns:
+            self._store.append_columns(table, columns)
+        self._last_complete = k
+        if (k + 1) % self._every == 0 or k + 1 >= self._intervals:
+            self._commit()
         if self._on_interval:
-            for interval in self._completed:
-                self._on_interval(interval)
+            self._on_interval(k)
+
+    def _commit(self) -> None:
+        """Commit the buffered complete intervals with the checkpoint after the last one."""
+        k = self._last_complete
+        if k is None or k == self._committed:
+            return
+        states = dict(self._states)
+        self._store.commit(
+            lambda con: checkpoint.write(con, self._paradigm, k, self._intervals, self._sha, states)
+        )
+        self._committed = k
 
     def finalize(self) -> None:
-        """Write the store's buffered rows when the world shuts down (also after a failure)."""
+        """Commit what is complete when the world shuts down (also after a failure).
+
+        Rows of intervals that never completed are dropped (and logged).
+        """
         store = getattr(self, "_store", None)
-        if store is not None:
-            store.flush()
+        if store is None:
+            return
+        try:
+            self._commit()
+        finally:
+            store.auto_write = True
+        if self._open:
+            log.warning(
+                "%s: dropped the rows of incomplete interval(s) %s",
+                self._paradigm,
+                sorted(self._open),
+            )
+            self._open.clear()
 
     def _add(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Queue rows for ``table``; :meth:`step` appends each table's rows at once."""
-        self._rows.setdefault(table, []).extend(rows)
+        """Queue rows for ``table`` in the current interval."""
+        self._current.rows.setdefault(table, []).extend(rows)
+
+    def _add_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Queue column-wise rows for ``table`` in the current interval."""
+        self._current.columns.append((table, columns))
 
     def _feeder(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         if "P_import[MW]" not in v:
@@ -142,22 +243,17 @@ class Collector(mosaik_api_v3.Simulator):
             self._event(key, lda, "powerflow_retried", "AC power flow converged from a flat start")
         if self._bus_voltages:  # column-wise: one row per bus
             vm = v["Vm[pu]"]
-            self._store.append_columns(
+            self._add_columns(
                 "bus_voltage",
                 dict(**key, lda=lda, bus=[int(b) for b in vm], vm_pu=list(vm.values())),
             )
         if "Branch_loading[%]" in v:  # connected with output.branch_loading
             self._branches(v, lda, key)
-        stored = self._stored.setdefault(key["interval"], set())
-        stored.add(lda)
-        if len(stored) == self._feeders:  # every feeder of the interval is stored
-            del self._stored[key["interval"]]
-            self._completed.append(key["interval"])
 
     def _branches(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         """Store one row per feeder branch, column-wise (``branch_interval``)."""
         loading, p, q = v["Branch_loading[%]"], v["Branch_P_from[MW]"], v["Branch_Q_from[MVAr]"]
-        self._store.append_columns(
+        self._add_columns(
             "branch_interval",
             dict(
                 **key,
@@ -201,7 +297,7 @@ class Collector(mosaik_api_v3.Simulator):
             ],
         )
         lmp = r["lmp"]  # column-wise: one row per transmission bus
-        self._store.append_columns(
+        self._add_columns(
             "lmp",
             dict(
                 **key,
@@ -234,6 +330,8 @@ class Collector(mosaik_api_v3.Simulator):
             ],
         )
         self._slack(r.get("slack") or {}, key)
+        for fault in r.get("events") or []:  # numerical faults of the clearing (tso_*, solver_*)
+            self._event(key, "tso", fault["kind"], fault["message"])
 
     def _slack(self, slack: dict[str, dict[str, float]], key: dict[str, Any]) -> None:
         """Store the slack of Total TSO's feeder models; an event where any was used."""
@@ -283,7 +381,7 @@ class Collector(mosaik_api_v3.Simulator):
             ],
         )
         if "der_devices" in v:  # connected with output.device_dispatch: one row per device
-            self._store.append_columns(
+            self._add_columns(
                 "device_interval",
                 dict(**key, lda=lda, aggregator=aggregator, **v["der_devices"]),
             )
@@ -319,6 +417,10 @@ class Collector(mosaik_api_v3.Simulator):
     def _dso_events(self, r: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         for message in r.get("infeasible") or []:  # the DSO says which fallback it used
             self._event(key, lda, "dso_infeasible", message)
+        for fault in r.get("faults") or []:  # bad_coefficient, solver_time_limit
+            self._event(key, lda, fault["kind"], fault["message"])
+        for event in r.get("events") or []:  # strategy events, e.g. gateway time-outs
+            self._event(key, lda, event["kind"], event["message"])
 
     def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
         self._add("event", [dict(**key, source=source, kind=kind, message=message)])

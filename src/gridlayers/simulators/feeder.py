@@ -31,6 +31,7 @@ from gridlayers.grid.networks import json_network, simbench_feeder
 from gridlayers.lda import LDAModel
 from gridlayers.scenarios.schema import LimitsConfig
 from gridlayers.simulators.base import RunSimulator
+from gridlayers.simulators.state import feeder_state, restore_feeder
 
 
 def _per_branch(
@@ -78,12 +79,19 @@ OUTPUTS: dict[str, Any] = {
 }
 #: Per-element outputs: connected only when the scenario stores them (``output``).
 DETAIL_OUTPUTS = ("Vm[pu]", *BRANCH_OUTPUTS)
+#: The feeder's state after its power flow, for checkpoints
+#: (:func:`gridlayers.simulators.state.feeder_state`); not in :data:`OUTPUTS`.
+STATE_ATTR = "state"
 
 META: Meta = {
     "api_version": "3.0",
     "type": "event-based",
     "models": {
-        "Feeder": {"public": True, "params": ["lda"], "attrs": [*OUTPUTS, "DER_P[MW]"]},
+        "Feeder": {
+            "public": True,
+            "params": ["lda", "state"],
+            "attrs": [*OUTPUTS, "DER_P[MW]", STATE_ATTR],
+        },
     },
 }
 
@@ -100,13 +108,21 @@ class FeederSim(RunSimulator):
         """Set when an LDA without DER steps on its own: the phase its DER would dispatch at."""
         self._offset = PHASE_DISPATCH
 
-    def create(self, num: int, model: str, *, lda: str) -> list[CreateResult]:
-        """Create the feeder of LDA ``lda`` (``num`` must be 1; the entity id is the LDA name)."""
+    def create(
+        self, num: int, model: str, *, lda: str, state: dict[str, Any] | None = None
+    ) -> list[CreateResult]:
+        """Create the feeder of LDA ``lda`` (``num`` must be 1; the entity id is the LDA name).
+
+        ``state`` (:func:`~gridlayers.simulators.state.feeder_state` output, from a
+        checkpoint) sets the power flow's warm start (bus voltages, pu).
+        """
         if num != 1 or lda in self._feeders:
             msg = f"create one Feeder per LDA, once (got num={num}, lda={lda!r})"
             raise ValueError(msg)
         m = lda_model(self._run_id, self._scenario, lda)
         self._feeders[lda] = (Feeder(m.net, m.config.limits), m)
+        if state is not None:
+            restore_feeder(self._feeders[lda][0], state)
         return [{"eid": lda, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
@@ -126,7 +142,14 @@ class FeederSim(RunSimulator):
     def get_data(self, outputs: OutputRequest) -> OutputData:
         """Return the requested outputs of the last interval."""
         return {
-            eid: {attr: OUTPUTS[attr](self._results[eid]) for attr in attrs}
+            eid: {
+                attr: (
+                    feeder_state(self._feeders[eid][0])
+                    if attr == STATE_ATTR
+                    else OUTPUTS[attr](self._results[eid])
+                )
+                for attr in attrs
+            }
             for eid, attrs in outputs.items()
             if eid in self._results
         }
