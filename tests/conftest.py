@@ -53,13 +53,14 @@ def simple_config(**overrides: object) -> PlannerConfig:
     return PlannerConfig(**base)
 
 
-def two_bus(length_miles: float, load_mw: float = 100.0):  # noqa: ANN201
-    """Planner toy: bus A a cheap unit (10 $/MWh); bus B the load (MW) and a dear unit
-    (50 $/MWh); one 50 MW corridor of ``length_miles`` between them."""
+def two_bus(length_miles: float, load_mw: float | list[float] = 100.0):  # noqa: ANN201
+    """Planner toy: bus A a cheap unit (10 $/MWh); bus B the load (MW, one value per hour)
+    and a dear unit (50 $/MWh); one 50 MW corridor of ``length_miles`` between them."""
     from gridlayers.planner.toy import toy_inputs
 
+    hours = load_mw if isinstance(load_mw, list) else [load_mw]
     return toy_inputs(
-        demand_mw={"A": [0.0], "B": [load_mw]},
+        demand_mw={"A": [0.0] * len(hours), "B": hours},
         units=[
             {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
             {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import simple_config
+from conftest import simple_config, two_bus
 from gridlayers.loop.config import LoopConfig
 from gridlayers.loop.prices import (
     bus_weights,
@@ -195,23 +195,7 @@ def test_price_adder_updates_in_place_and_moves_the_plan() -> None:
 def test_planner_zone_prices_are_the_marginal_costs() -> None:
     # Two zones, 50 MW corridor: A's 10 $/MWh unit serves B up to the limit, B's 50 $/MWh
     # unit the rest -> prices 10 and 50 in hour 1 (100 MW at B), 10 and 10 in hour 2 (30 MW).
-    inputs = toy_inputs(
-        demand_mw={"A": [0.0, 0.0], "B": [100.0, 30.0]},
-        units=[
-            {"zone": "A", "pmax_mw": 200.0, "cost_usd_per_mwh": 10.0},
-            {"zone": "B", "pmax_mw": 200.0, "cost_usd_per_mwh": 50.0},
-        ],
-        lines=[
-            {
-                "from_zone": "A",
-                "to_zone": "B",
-                "x_pu": 0.001,
-                "s_max_mw": 50.0,
-                "length_miles": 100.0,
-                "kind": "existing",
-            }
-        ],
-    )
+    inputs = two_bus(100.0, load_mw=[100.0, 30.0])
     for config in (simple_config(), simple_config(n_epochs=2, epoch_years=5, obj_scale=1e-3)):
         m = build_model(inputs, config)
         solve_model(m, mip_gap=1e-9)

@@ -54,3 +54,11 @@ def interval_hours(interval_min: float) -> float:
 
     """
     return interval_min / MINUTES_PER_HOUR
+
+
+def check_unique_names(names: list[str], what: str = "LDA names") -> None:
+    """Raise ``ValueError`` naming the duplicates if ``names`` repeat one (for validators)."""
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        msg = f"{what} must be unique, found duplicates {dupes}"
+        raise ValueError(msg)

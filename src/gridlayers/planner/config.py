@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gridlayers.conventions import check_unique_names
+
 HOURS_PER_DAY = 24
 
 
@@ -160,11 +162,7 @@ class LDAExtensionConfig(BaseModel):
     @field_validator("ldas")
     @classmethod
     def _unique_names(cls, ldas: list[LDAConfig]) -> list[LDAConfig]:
-        names = [lda.name for lda in ldas]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            msg = f"LDA names must be unique, found duplicates {dupes}"
-            raise ValueError(msg)
+        check_unique_names([lda.name for lda in ldas])
         return ldas
 
 

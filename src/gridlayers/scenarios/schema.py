@@ -27,6 +27,7 @@ from gridlayers.conventions import (
     DEFAULT_VM_MAX_PU,
     DEFAULT_VM_MIN_PU,
     SECONDS_PER_MINUTE,
+    check_unique_names,
 )
 from gridlayers.der.config import DERConfig
 from gridlayers.loop.config import LoopConfig
@@ -593,11 +594,7 @@ class Scenario(_Strict):
     @field_validator("ldas")
     @classmethod
     def _unique_names(cls, ldas: list[LDAConfig]) -> list[LDAConfig]:
-        names = [lda.name for lda in ldas]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            msg = f"LDA names must be unique, found duplicates {dupes}"
-            raise ValueError(msg)
+        check_unique_names([lda.name for lda in ldas])
         return ldas
 
     @model_validator(mode="after")
