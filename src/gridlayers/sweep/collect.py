@@ -154,11 +154,14 @@ def write_store(
     """
     types = parameter_types(records, parameters)
     db = out / DATABASE
-    db.unlink(missing_ok=True)
+    # built beside it and moved over it at the end: a sweep killed while writing leaves
+    # the previous sweep.duckdb whole (or none), never half of a new one
+    building = out / f".{DATABASE}.building"
+    building.unlink(missing_ok=True)
     kpis: dict[str, dict[str, Any]] = {}
     kpi_rows = []
     fixed = {"point": "VARCHAR", **types}
-    con = duckdb.connect(str(db))
+    con = duckdb.connect(str(building))
     try:
         for table, columns in run_columns().items():
             _ensure(con, table, [*fixed.items(), *columns])
@@ -188,8 +191,11 @@ def write_store(
         point_types = {**fixed, "status": "VARCHAR", "error": "VARCHAR", "skipped": "BOOLEAN"}
         _append(con, "sweep_point", points, {**point_types, "wall_seconds": "DOUBLE"})
         _append(con, "sweep_kpi", pd.DataFrame(kpi_rows), {**fixed, "paradigm": "VARCHAR"})
+        con.execute("CHECKPOINT")  # everything in the file, nothing left in a .wal
     finally:
         con.close()
+    building.with_name(building.name + ".wal").unlink(missing_ok=True)
+    building.replace(db)  # atomic on one file system
     return db, kpis
 
 
