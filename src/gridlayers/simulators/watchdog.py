@@ -7,8 +7,9 @@ of a World (``simulators.step_timeout_s`` in the scenario):
   :func:`asyncio.wait_for`; a hung or stopped process then raises
   :class:`SimulatorTimeout` in mosaik's event loop, and mosaik's shutdown closes the
   connection (and terminates a process it started);
-- an in-process simulator blocks the event loop, so a watchdog thread interrupts the
-  main thread with ``SIGALRM`` after the time-out, whose handler raises
+- an in-process simulator blocks the event loop, so a real-time interval timer
+  (``setitimer``) interrupts the main thread with ``SIGALRM`` at the deadline, whose
+  handler raises
   :class:`SimulatorTimeout` there (also from a blocking system call; a long call into
   a C library that does not return to Python is interrupted when it returns). This
   needs the World to run in the main thread; elsewhere in-process simulators are not
@@ -30,6 +31,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -181,17 +183,31 @@ def _wrap(  # noqa: PLR0913 - one closure per simulator method
 
 
 class _Alarm:
-    """A watchdog thread per call that raises SimulatorTimeout in the main thread."""
+    """Deadlines of the in-process calls now running, enforced by one ``ITIMER_REAL`` timer.
+
+    The timer is set to the nearest deadline; its ``SIGALRM`` runs the handler in the
+    main thread, which raises :class:`SimulatorTimeout` for a call past its deadline
+    (or re-arms for the next). Arming and disarming are two system calls (about 1 µs),
+    where a timer thread per call cost about 0.2 ms.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._message: str | None = None
-        self._token = 0  # which call the running timer belongs to
+        self._active: dict[int, tuple[float, str]] = {}  # call -> (deadline, message)
+        self._token = 0
 
     def _handler(self, signum: int, frame: Any) -> None:
-        message, self._message = self._message, None
-        if message is not None:
-            raise SimulatorTimeout(message)
+        now = time.monotonic()
+        due = sorted(v for v in self._active.values() if v[0] <= now + 1e-3)
+        if due:
+            raise SimulatorTimeout(due[0][1])
+        self._rearm()
+
+    def _rearm(self) -> None:
+        if self._active:
+            nearest = min(deadline for deadline, _ in self._active.values())
+            signal.setitimer(signal.ITIMER_REAL, max(nearest - time.monotonic(), 1e-3))
+        else:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -199,29 +215,18 @@ class _Alarm:
         try:
             yield
         finally:
+            self._active.clear()
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
             signal.signal(signal.SIGALRM, previous)
 
     @contextmanager
     def armed(self, timeout_s: float, message: str) -> Iterator[None]:
-        with self._lock:
-            self._token += 1
-            token = self._token
-        main = threading.main_thread().ident
-
-        def fire() -> None:
-            with self._lock:
-                if token != self._token:  # the call has returned
-                    return
-                self._message = message
-                signal.pthread_kill(main, signal.SIGALRM)
-
-        timer = threading.Timer(timeout_s, fire)
-        timer.daemon = True
-        timer.start()
+        self._token += 1
+        token = self._token
+        self._active[token] = (time.monotonic() + timeout_s, message)
+        self._rearm()
         try:
             yield
         finally:
-            with self._lock:
-                self._token += 1
-                self._message = None  # a late signal raises nothing
-            timer.cancel()
+            self._active.pop(token, None)  # a late signal raises nothing
+            self._rearm()
