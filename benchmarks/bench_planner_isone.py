@@ -5,7 +5,10 @@ Usage::
     .venv/bin/python benchmarks/bench_planner_isone.py [so|mo ...] [--out DIR] [--time-limit S]
         [--threads N] [--tee] [--method monolithic|benders] [--highs-option NAME=VALUE ...]
 
-Prints build time and solve time separately, then the plan summary. ``--highs-option``
+Prints build time and solve time separately, then the plan summary. ``--timeline``
+also prints the incumbent, the proven bound and the gap ($ billion, %) as they stood at
+2, 5, 10 and 30 minutes of the solve (the time-to-gap table of docs/planner.md, from
+one run with ``--time-limit 1800``). ``--highs-option``
 overrides ``solve.DEFAULT_HIGHS_OPTIONS`` (e.g. ``simplex_scale_strategy=2`` for the
 HiGHS default scaling); ``--tee`` shows the HiGHS log (root LP time and iterations).
 """
@@ -71,8 +74,10 @@ def run(
     tee: bool,
     highs_options: dict[str, bool | int | float | str] | None = None,
     method: str | None = None,
+    timeline: bool = False,
 ) -> dict:
     name, config = load_planner_config(SCENARIOS[case])
+    history: list = []
     t0 = time.perf_counter()
     inputs = read_inputs(config)
     model = build_model(inputs, config)
@@ -86,7 +91,10 @@ def run(
         tee=tee,
         highs_options=highs_options,
         method=method or config.solve_method,
+        on_iteration=history.append if timeline else None,
     )
+    if timeline:
+        print_timeline(name, history, config.epoch_years / config.obj_scale / 1e9)
     print(
         f"[{name}] solve: {res.solve_seconds:.1f} s (of which matrix compile "
         f"{res.compile_seconds:.1f} s; {res.method}, {res.termination}, gap {res.mip_gap:.2e})",
@@ -131,6 +139,29 @@ def run(
     return summary
 
 
+#: Times of the time-to-gap table, s.
+TIMELINE_S = (120.0, 300.0, 600.0, 1800.0)
+
+
+def print_timeline(name: str, history: list, busd: float) -> None:
+    """Print incumbent, bound and gap at each :data:`TIMELINE_S` (last report before it).
+
+    ``history`` holds the solver's :class:`~gridlayers.planner.solve.SolveProgress`
+    reports in solver units; ``busd`` converts them to $ billion.
+    """
+    print(f"[{name}] time-to-gap: time [min], incumbent [$bn], bound [$bn], gap [%]")
+    for limit in TIMELINE_S:
+        seen = [p for p in history if p.seconds <= limit]
+        if not seen:
+            print(f"  {limit / 60:5.0f}  no report yet")
+            continue
+        last = seen[-1]
+        best = "-" if last.objective is None else f"{last.objective * busd:.3f}"
+        bound = "-" if last.bound is None else f"{last.bound * busd:.3f}"
+        gap = "-" if last.gap is None else f"{100 * last.gap:.2f}"
+        print(f"  {limit / 60:5.0f}  {best:>9}  {bound:>9}  {gap:>6}  (at {last.seconds:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("cases", nargs="*", default=["so"], choices=sorted(SCENARIOS))
@@ -138,6 +169,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tee", action="store_true")
+    parser.add_argument("--timeline", action="store_true", help="gap at 2, 5, 10, 30 min")
     parser.add_argument(
         "--method", choices=["monolithic", "benders"], default=None, help="default: the scenario's"
     )
@@ -154,6 +186,7 @@ def main() -> None:
             args.tee,
             dict(args.highs_option),
             args.method,
+            args.timeline,
         )
 
 
