@@ -10,6 +10,8 @@ import yaml
 from gridlayers.planner import PlannerConfig
 
 REPO = Path(__file__).resolve().parents[1]
+#: The SimBench MV rural feeder the DSO-level tests use.
+RURAL = "1-MV-rural--0-sw"
 DEFAULT = REPO / "scenarios" / "default.yaml"
 
 
@@ -76,3 +78,36 @@ def two_bus(length_miles: float, load_mw: float | list[float] = 100.0):  # noqa:
             }
         ],
     )
+
+
+def stored_tables(folder: Path) -> dict:
+    """Every result table of ``folder/results.duckdb`` as a DataFrame, without timing
+    columns (``*seconds*``) and sorted on all columns, for comparing runs row for row."""
+    import duckdb
+
+    from gridlayers.results.store import TABLES
+
+    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
+    out = {}
+    for table in TABLES:
+        frame = con.sql(f"SELECT * FROM {table}").df()  # noqa: S608 - our table names
+        frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
+        out[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    con.close()
+    return out
+
+
+def rural_linear_feeder():  # noqa: ANN201
+    """``(net, feeder, p, q)``: the rural SimBench feeder, its LinDistFlow model with the
+    planning band [0.9525, 1.0475] pu and its own forecast injections (MW, Mvar)."""
+    import warnings
+
+    from gridlayers.dso.lindistflow import LinDistFlowFeeder
+    from gridlayers.grid.networks import simbench_feeder
+
+    net, _ = simbench_feeder(RURAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feeder = LinDistFlowFeeder(net, vm_min_pu=0.9525, vm_max_pu=1.0475)
+    p, q = feeder.injections_from_net(net)
+    return net, feeder, p, q

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_scenario
+from conftest import stored_tables, write_scenario
 from gridlayers.agents.aggregator import AggregatorSim
 from gridlayers.cli import app
 from gridlayers.results import load
@@ -54,17 +54,6 @@ def _scenario_path(data: dict, folder: Path) -> Path:
     # a commit per interval, so that a failure or kill at any interval has one behind it
     data["output"] = {"bus_voltages": True, "device_dispatch": True, "checkpoint_intervals": 1}
     return write_scenario(folder, data, "resume.yaml")
-
-
-def _tables(folder: Path) -> dict[str, pd.DataFrame]:
-    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
-    out = {}
-    for table in TABLES:
-        frame = con.sql(f"SELECT * FROM {table}").df()  # noqa: S608 - our table names
-        frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
-        out[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    con.close()
-    return out
 
 
 def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
@@ -134,7 +123,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     path = _scenario_path(yaml.safe_load(DEFAULT.read_text()), folder)
     outcome = run_scenario(load_scenario(path), folder / "run")
     assert outcome.ok, outcome.summary["error"]
-    return path, {"tables": _tables(folder / "run"), "kpis": _kpis(outcome.summary)}
+    return path, {"tables": stored_tables(folder / "run"), "kpis": _kpis(outcome.summary)}
 
 
 def test_resume_after_a_failure_equals_the_uninterrupted_run(
@@ -164,7 +153,7 @@ def test_resume_after_a_failure_equals_the_uninterrupted_run(
         "minimal_dso": 2,
         "total_dso": 0,
     }
-    _assert_same(_tables(run), expected["tables"])
+    _assert_same(stored_tables(run), expected["tables"])
     _assert_kpis(resumed.summary, expected["kpis"])
 
 
@@ -223,7 +212,7 @@ def test_a_killed_run_keeps_whole_intervals_and_resumes(
         assert len(loaded[table]) > 0, (seed, table)
     resumed = run_scenario(load_scenario(path), run, resume=True)
     assert resumed.ok, resumed.summary["error"]
-    _assert_same(_tables(run), expected["tables"])
+    _assert_same(stored_tables(run), expected["tables"])
     _assert_kpis(resumed.summary, expected["kpis"])
 
 

@@ -10,22 +10,20 @@ weakest bus, so no dispatch of the DER keeps the band (hard limits: infeasible).
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
 
+from conftest import rural_linear_feeder
 from gridlayers.der.curves import merge_bid_curves, split_award
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, InfeasibleDSOError, LinDistFlowFeeder, persistent_lp
+from gridlayers.dso import DSOOperator, InfeasibleDSOError, persistent_lp
 from gridlayers.dso.opf import voltage_sensitivity_pu_per_mw
 from gridlayers.dso.persistent_lp import PersistentLP
 from gridlayers.dso.redispatch import block_fills
-from gridlayers.grid.networks import simbench_feeder
 
-RURAL = "1-MV-rural--0-sw"
 UNCONTROLLED_PV_MW = 5.0
 LMP = 50.0
 HIGHS_INF = 2_147_483_647  # HiGHS's default simplex_iteration_limit
@@ -36,11 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 @pytest.fixture(scope="module")
 def case() -> dict:
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net, vm_min_pu=0.9525, vm_max_pu=1.0475)
-    p, q = feeder.injections_from_net(net)
+    net, feeder, p, q = rural_linear_feeder()
     vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
     weak, weak2 = int(vm.index[0]), int(vm.index[1])
     sens = voltage_sensitivity_pu_per_mw(feeder)

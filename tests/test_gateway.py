@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,17 +20,16 @@ import duckdb
 import pytest
 import yaml
 
+from conftest import rural_linear_feeder
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, LinDistFlowFeeder
+from gridlayers.dso import DSOOperator
 from gridlayers.dso.strategies import DSO_STRATEGIES, DSOStrategy, make_dso
 from gridlayers.gateway import protocol
 from gridlayers.gateway.client import MeritOrderAgent
 from gridlayers.gateway.dso import ExternalDSO
 from gridlayers.gateway.transport import check_endpoint
-from gridlayers.grid.networks import simbench_feeder
 
 REPO = Path(__file__).resolve().parents[1]
-RURAL = "1-MV-rural--0-sw"
 LMP = 30.0
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -102,11 +100,7 @@ def agent(tmp_path: Path) -> Iterator:
 @pytest.fixture(scope="module")
 def case() -> dict:
     """Rural feeder, one PV and two batteries, uncongested forecast injections."""
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net, vm_min_pu=0.9525, vm_max_pu=1.0475)
-    p, q = feeder.injections_from_net(net)
+    net, feeder, p, q = rural_linear_feeder()
     buses = [int(b) for b in feeder.buses[1:4]]
     battery = BidCurve(-0.5, (BidBlock(0.5, 20.0), BidBlock(0.5, 60.0)))
     offers = {"pv": BidCurve(0.0, (BidBlock(1.0, 1.0),)), "bat1": battery, "bat2": battery}

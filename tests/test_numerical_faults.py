@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
+from pathlib import Path
 
 import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
 
+from conftest import RURAL, rural_linear_feeder
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, LinDistFlowFeeder
+from gridlayers.dso import DSOOperator
 from gridlayers.dso.faults import DSOBadCoefficientError, DSOTimeLimitError
 from gridlayers.grid.networks import simbench_feeder
 from gridlayers.market import ClearingError, TransmissionMarket
 from gridlayers.numerics import FAULT_KINDS, bad_bounds, bad_values
 
-RURAL = "1-MV-rural--0-sw"
 LMP = 50.0
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -61,11 +61,7 @@ def feeder_case() -> dict:
 
     ``infeasible``: 5 MW of uncontrolled PV at the weakest bus (no dispatch keeps the band).
     """
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net, vm_min_pu=0.9525, vm_max_pu=1.0475)
-    p, q = feeder.injections_from_net(net)
+    net, feeder, p, q = rural_linear_feeder()
     vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
     weak, weak2 = int(vm.index[0]), int(vm.index[1])
     battery = BidCurve(-1.0, (BidBlock(1.0, 20.0), BidBlock(1.0, 60.0)))
@@ -404,7 +400,7 @@ def test_cosim_survives_nonconvergence_and_nan_forecast(faulted_run: tuple) -> N
 
 
 def test_a_fault_that_ends_the_run_is_counted_and_named(
-    tmp_path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import yaml
 

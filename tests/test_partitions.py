@@ -15,11 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
-from conftest import write_scenario
+from conftest import stored_tables, write_scenario
 from gridlayers.cosim import partitions
 from gridlayers.results.store import TABLES
 from gridlayers.runner import run_scenario
@@ -37,21 +36,10 @@ def _scenario(data: dict, tmp: Path, name: str, **simulators) -> object:
     return load_scenario(write_scenario(tmp, data, f"{name}.yaml"))
 
 
-def _tables(folder: Path) -> dict[str, pd.DataFrame]:
-    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
-    out = {}
-    for table in TABLES:
-        frame = con.sql(f"SELECT * FROM {table}").df()  # noqa: S608 - our table names
-        frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
-        out[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    con.close()
-    return out
-
-
 def _run(scenario, folder: Path) -> dict[str, pd.DataFrame]:
     outcome = run_scenario(scenario, folder)
     assert outcome.summary["status"] == "completed", outcome.summary["error"]
-    return _tables(folder)
+    return stored_tables(folder)
 
 
 def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:

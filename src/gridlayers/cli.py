@@ -124,8 +124,8 @@ def _planning_only(path: Path) -> bool:
     return "planner" in data and not {"transmission", "ldas", "horizon"} & set(data)
 
 
-def _validate_plan_scenario(path: Path) -> None:
-    """``validate`` of a planning scenario (for ``gridlayers plan``): exit 2 if invalid."""
+def _load_plan_resolved(path: Path) -> Any:
+    """Load and resolve a planning scenario, or exit 2 with a one-line message."""
     from gridlayers.scenarios.load import load_plan_scenario
     from gridlayers.scenarios.resolve import resolve_plan_scenario
 
@@ -135,6 +135,12 @@ def _validate_plan_scenario(path: Path) -> None:
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    return ps
+
+
+def _validate_plan_scenario(path: Path) -> None:
+    """``validate`` of a planning scenario (for ``gridlayers plan``): exit 2 if invalid."""
+    ps = _load_plan_resolved(path)
     ldas = len(ps.planner.lda.ldas) if ps.planner.lda else 0
     out.print(
         f"{path}: valid planning scenario ({ldas} LDAs, solve method "
@@ -355,8 +361,6 @@ def plan(
 ) -> None:
     """Solve the scenario's capacity expansion plan; write DIR/plan_summary.json."""
     from gridlayers.planner import InputDataError, PlannerSolveError
-    from gridlayers.scenarios.load import load_plan_scenario
-    from gridlayers.scenarios.resolve import resolve_plan_scenario
 
     ui = setup_output(quiet, verbose)
     if time_limit is not None and not 0 < time_limit < float("inf"):
@@ -367,12 +371,7 @@ def plan(
         err.print(f"error: --threads: expected 1 or more (found {threads})", markup=False)
         raise typer.Exit(2)
     _check_out_dir(out_dir)
-    try:
-        ps = load_plan_scenario(scenario)
-        resolve_plan_scenario(ps, scenario)
-    except ScenarioError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    ps = _load_plan_resolved(scenario)
     target = out_dir or Path("runs") / f"{ps.name}-plan"
     limit = time_limit if time_limit is not None else ps.planner.time_limit_s
     ui.status(
