@@ -195,7 +195,51 @@ def _wire(  # noqa: PLR0913
     """Start and connect every simulator; return a label per simulator id (for messages)."""
     labels: dict[str, str] = {}
     sources: dict[str, list[str]] = {}
-    feeders, aggs, dsos = {}, {}, {}
+    # weak (same-time loop) links are allowed only inside one mosaik group
+    group = world.group() if needs_group(scenario, paradigm) else contextlib.nullcontext()
+    with group:
+        started = _start_lda_simulators(world, scenario, common, resume, labels, sources)
+        feeders, aggs, dsos = started
+        interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
+        tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
+    sources[tso.full_id] = ["market", "tso"]
+    horizon = scenario.horizon
+    collector = world.start(
+        "Collector",
+        store=store,
+        paradigm=paradigm,
+        start=horizon.start,
+        interval_s=horizon.interval_s,
+        intervals=horizon.intervals,
+        scenario_sha256=fingerprint(common["scenario"]),
+        checkpoint_intervals=scenario.output.checkpoint_intervals,
+        bus_voltages=scenario.output.bus_voltages,
+        on_interval=on_interval,
+    ).Collector(sources=sources)
+    labels[tso.sid] = "TSO market"
+    labels[collector.sid] = "result collector"
+    _connect(world, paradigm, feeders, aggs, dsos, tso, collector, scenario.output)
+    return labels
+
+
+def _start_lda_simulators(  # noqa: PLR0913
+    world: mosaik.World,
+    scenario: Scenario,
+    common: dict[str, Any],
+    resume: _Resume,
+    labels: dict[str, str],
+    sources: dict[str, list[str]],
+) -> tuple[dict[str, Any], dict[str, tuple[str, Any]], dict[str, Any]]:
+    """Start every partition's feeder, aggregator and DSO simulators and their entities.
+
+    Fills ``labels`` (simulator id -> label for messages) and ``sources`` (entity full id
+    -> ``[kind, name]``) and sets the initial events of the entities nothing triggers.
+    Returns the feeder and DSO entities per LDA and the aggregator entities per full id
+    (with their LDA).
+    """
+    feeders: dict[str, Any] = {}
+    aggs: dict[str, tuple[str, Any]] = {}
+    dsos: dict[str, Any] = {}
     # Each partition has one aggregator, one DSO and one feeder simulator for its LDAs:
     # mosaik's scheduling cost grows with the number of simulators, not of entities.
     # Feeders as subprocesses without partitions ('feeder: cmd') get one process per LDA.
@@ -234,26 +278,17 @@ def _wire(  # noqa: PLR0913
     first = resume.start * scenario.horizon.interval_s  # nothing happens before it
     for sid, time_ in sorted(initial):
         world.set_initial_event(sid, first + time_)
-    interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
-    tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
-    sources[tso.full_id] = ["market", "tso"]
-    horizon = scenario.horizon
-    collector = world.start(
-        "Collector",
-        store=store,
-        paradigm=paradigm,
-        start=horizon.start,
-        interval_s=horizon.interval_s,
-        intervals=horizon.intervals,
-        scenario_sha256=fingerprint(common["scenario"]),
-        checkpoint_intervals=scenario.output.checkpoint_intervals,
-        bus_voltages=scenario.output.bus_voltages,
-        on_interval=on_interval,
-    ).Collector(sources=sources)
-    labels[tso.sid] = "TSO market"
-    labels[collector.sid] = "result collector"
-    _connect(world, paradigm, feeders, aggs, dsos, tso, collector, scenario.output)
-    return labels
+    return feeders, aggs, dsos
+
+
+def needs_group(scenario: Scenario, paradigm: str) -> bool:
+    """Whether the run has weak links (mosaik same-time loops).
+
+    mosaik allows weak links only between simulators started inside one
+    ``world.group()``; the LDA and market simulators are then started in one.
+    """
+    del scenario, paradigm  # no paradigm or scenario option uses same-time loops yet
+    return False
 
 
 def collector_outputs(output: OutputConfig) -> tuple[list[str], list[str]]:
