@@ -54,6 +54,39 @@ def test_failed_power_flow_is_retried_from_a_flat_start(monkeypatch: pytest.Monk
     assert result.p_import_mw == pytest.approx(expected.p_import_mw, abs=1e-8)
 
 
+def test_pandapower_backend_retries_from_a_cold_start_that_converges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm ``runpp`` fails (forced); the cold retry converges across the 150 deg shift.
+
+    A flat start (every angle 0 deg) never converges on SimBench feeders; the retry must
+    start from angles that include the transformer's phase shift.
+    """
+    from gridlayers.grid import Feeder
+    from gridlayers.scenarios.schema import LimitsConfig
+
+    net, _ = simbench_feeder(RURAL)
+    assert (net.trafo.shift_degree == 150.0).all()  # the case the retry must handle
+    loads = (net.load.p_mw.to_numpy() * 1.5, net.load.q_mvar.to_numpy(), net.sgen.p_mw.to_numpy())
+    feeder = Feeder(net, LimitsConfig(), backend="pandapower")
+    expected = feeder.run(*loads)
+    real_runpp, inits = pp.runpp, []
+
+    def warm_start_fails(net, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        inits.append(kwargs.get("init", "recycle" if "recycle" in kwargs else "auto"))
+        if "recycle" in kwargs:
+            raise pp.LoadflowNotConverged("forced")
+        return real_runpp(net, **kwargs)
+
+    monkeypatch.setattr(pp, "runpp", warm_start_fails)
+    result = feeder.run(*loads)
+    assert inits[0] == "recycle"
+    assert len(inits) == 2
+    assert result.converged
+    assert result.retried
+    assert result.p_import_mw == pytest.approx(expected.p_import_mw, abs=1e-8)
+
+
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def feeder_case() -> dict:

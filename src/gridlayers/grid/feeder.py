@@ -188,7 +188,10 @@ class Feeder:
         except pp.LoadflowNotConverged:
             log.warning("power flow did not converge; retrying from a flat start")
         try:
-            pp.runpp(net, init="flat", max_iteration=50, numba=True)
+            # "dc" rather than "flat": a flat start puts every angle at 0 deg across the
+            # SimBench transformers' 150 deg phase shift and never converges; the DC power
+            # flow's angles include the shift (3 iterations on the bundled feeders)
+            pp.runpp(net, init="dc", max_iteration=50, numba=True)
             self._warm = True
             return True, True
         except pp.LoadflowNotConverged:
