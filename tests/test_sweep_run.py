@@ -166,3 +166,33 @@ def test_local_cluster_binds_to_loopback() -> None:
         info = client.scheduler_info()
         addresses = [client.scheduler.address, *info["workers"]]
     assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+
+
+def test_point_past_its_time_limit_is_killed_and_recorded(tmp_path: Path) -> None:
+    """``point_timeout_s``: a point still running is killed (whole session) and failed."""
+    import time
+
+    from gridlayers.scenarios.load import load_scenario
+    from gridlayers.sweep.execute import run_point
+
+    scenario = load_scenario(ROOT / "scenarios" / "default.yaml")
+    data = scenario.model_dump(mode="json", by_alias=True)
+    started = time.perf_counter()
+    record = run_point("p000", data, str(tmp_path / "p000"), timeout_s=1.0)
+    assert time.perf_counter() - started < 20  # a default run takes far longer than 1 s
+    assert record["status"] == "failed"
+    assert "point_timeout_s = 1 s" in record["error"]
+    assert not (tmp_path / "p000" / "summary.json").exists()
+    leftover = [
+        proc.name
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit() and str(tmp_path) in _cmdline(proc)
+    ]
+    assert leftover == []
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -14,6 +14,7 @@ imported, nothing is unpickled)::
     points:                           # further points, one mapping of overrides each
       - {seed: 7}
     workers: 2
+    point_timeout_s: 3600             # optional: kill a point still running after an hour
 
 A field path is the scenario's own (``gridlayers schema``): ``horizon.intervals``,
 ``ldas[0].der.penetration[1].kw_per_kw_peak_load``; ``[*]`` sets the field in every
@@ -64,6 +65,14 @@ class SweepFile(BaseModel):
         default_factory=list, description="Further points, each a mapping field path -> value."
     )
     workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster.")
+    point_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Wall-clock limit of each point (s); a point still running then is killed with "
+            "its simulators and recorded as failed. Default: no limit."
+        ),
+    )
     out: str | None = Field(None, description="Output folder (default: runs/<name>).")
 
     @field_validator("grid")

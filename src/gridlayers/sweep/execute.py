@@ -16,9 +16,11 @@ environment says.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,12 +72,16 @@ def quiet_worker() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def run_point(point_id: str, scenario: dict[str, Any], folder: str) -> dict[str, Any]:
+def run_point(
+    point_id: str, scenario: dict[str, Any], folder: str, timeout_s: float | None = None
+) -> dict[str, Any]:
     """Run one point (the Dask task) in a child process: validate, resolve, co-simulate.
 
     The child (:mod:`gridlayers.sweep.point`) runs in its own main thread, so the
     scenario's ``simulators.step_timeout_s`` ends a hung point, and a crash ends the
-    child, not the worker; either way the point is recorded as failed.
+    child, not the worker; either way the point is recorded as failed. A point still
+    running after ``timeout_s`` (the sweep's ``point_timeout_s``) is killed with every
+    process it started (its own session) and recorded as failed.
 
     Parameters
     ----------
@@ -85,6 +91,8 @@ def run_point(point_id: str, scenario: dict[str, Any], folder: str) -> dict[str,
         JSON-ready dump of the point's validated scenario (paths absolute).
     folder : str
         The point's run folder.
+    timeout_s : float, optional
+        Wall-clock limit of the point (s); None: no limit.
 
     Returns
     -------
@@ -106,16 +114,29 @@ def run_point(point_id: str, scenario: dict[str, Any], folder: str) -> dict[str,
         (target / stale).unlink(missing_ok=True)
     (target / SCENARIO_FILE).write_text(json.dumps(scenario), encoding="utf-8")
     env = {**os.environ, ALLOW_IMPORT_ENV: "0"}  # a sweep never imports code a scenario names
-    child = subprocess.run(  # noqa: S603 - our interpreter and module
+    child = subprocess.Popen(  # noqa: S603 - our interpreter and module
         [sys.executable, "-m", "gridlayers.sweep.point", str(target)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        check=False,
+        start_new_session=True,  # its own process group: a time-out kills its simulators too
     )
-    status, error = _outcome(target, child.returncode, child.stderr)
+    try:
+        _, stderr = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        status = "failed"
+        error = (
+            f"point did not finish within point_timeout_s = {timeout_s:g} s; its processes "
+            "were killed (raise point_timeout_s, or set simulators.step_timeout_s to find a "
+            "hung simulator)"
+        )
+    else:
+        status, error = _outcome(target, child.returncode, stderr)
     seconds = round(time.perf_counter() - started, 3)
     return {"point": point_id, "status": status, "error": error, "wall_seconds": seconds}
 
@@ -240,6 +261,7 @@ def run_points(
                     p.id,
                     p.scenario,
                     str(point_dir(out, p).resolve()),
+                    sweep.config.point_timeout_s,
                     key=f"{sweep.config.name}-{p.id}-{p.sha256[:12]}",
                     pure=False,
                     retries=0,
