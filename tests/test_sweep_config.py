@@ -168,6 +168,31 @@ def test_is_done_needs_a_completed_run_of_the_same_scenario(tmp_path: Path) -> N
     assert not is_done(tmp_path / "a", one.sha256)
 
 
+def test_a_changed_network_file_is_another_scenario(tmp_path: Path) -> None:
+    """Same values, same path, other file contents: resume refuses, the sweep reruns."""
+    from gridlayers.results.checkpoint import fingerprint
+    from gridlayers.scenarios.files import referenced_files
+    from gridlayers.sweep.execute import FILES
+
+    net = tmp_path / "tx.json"
+    net.write_text('{"bus": 1}')
+    scenario = yaml.safe_load(DEFAULT.read_text())
+    scenario["transmission"] = {"json": str(net)}
+    before_print, before_files = fingerprint(scenario), referenced_files(scenario)
+    assert before_files == {str(net): referenced_files({"x": [str(net)]})[str(net)]}
+    folder = tmp_path / "p"
+    _fake_run(folder, scenario, "completed")
+    (folder / FILES).write_text(json.dumps(before_files))
+    sha = scenario_hash(scenario)
+    assert is_done(folder, sha, referenced_files(scenario))
+    net.write_text('{"bus": 2}')
+    assert fingerprint(scenario) != before_print
+    assert not is_done(folder, sha, referenced_files(scenario))
+    net.write_text('{"bus": 1}')  # the same contents again: the same scenario
+    assert fingerprint(scenario) == before_print
+    assert is_done(folder, sha, referenced_files(scenario))
+
+
 @pytest.mark.parametrize("path", BUNDLED_SWEEPS, ids=lambda p: p.stem)
 def test_bundled_sweeps_load(path: Path) -> None:
     sweep = load_sweep(path)

@@ -60,12 +60,18 @@ def fingerprint(scenario: dict[str, Any]) -> str:
     time-out), ``description``, ``output.dir`` and ``output.checkpoint_intervals``, none
     of which changes a stored value. The seed is included: every random draw of a run
     (forecast errors, DER placement, EV sessions) is made from it when the simulators
-    are set up, so no generator state is carried between intervals.
+    are set up, so no generator state is carried between intervals. The contents of the
+    data files the scenario names (network JSON, profiles; ``referenced_files``) are
+    included, so a changed file is another scenario; the installed code is not, so a run
+    that failed on a bug can be resumed with the fix.
     """
+    from gridlayers.scenarios.files import referenced_files
+
     data = {k: v for k, v in scenario.items() if k not in _NOT_RESULTS}
     data["output"] = {
         k: v for k, v in (data.get("output") or {}).items() if k not in _OUTPUT_NOT_RESULTS
     }
+    data["referenced_files"] = referenced_files(data)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -30,12 +30,15 @@ from typing import Any
 
 import yaml
 
+from gridlayers.scenarios.files import referenced_files
 from gridlayers.sweep.config import Point, Sweep, scenario_hash
 
 log = logging.getLogger(__name__)
 
 POINTS = "points"
 POINT_FILE = "point.json"
+#: Path -> SHA-256 of the data files a point's scenario named when it ran.
+FILES = "referenced_files.json"
 
 
 def point_dir(out: Path, point: Point) -> Path:
@@ -43,18 +46,23 @@ def point_dir(out: Path, point: Point) -> Path:
     return out / POINTS / point.id
 
 
-def is_done(folder: Path, sha256: str) -> bool:
+def is_done(folder: Path, sha256: str, files: dict[str, str] | None = None) -> bool:
     """Whether ``folder`` holds a completed run of the scenario with hash ``sha256``.
 
     The hash is taken of the ``scenario.resolved.yaml`` the run wrote, so a point
-    whose scenario changed (other values, another base scenario) is run again.
+    whose scenario changed (other values, another base scenario) is run again. With
+    ``files`` (path -> SHA-256 of the data files the point's scenario names now,
+    :func:`gridlayers.scenarios.files.referenced_files`), the contents recorded when the
+    point ran (``referenced_files.json``) must equal them too.
     """
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         ran = yaml.safe_load((folder / "scenario.resolved.yaml").read_text(encoding="utf-8"))
+        ran_files = json.loads((folder / FILES).read_text(encoding="utf-8")) if files else {}
     except (OSError, ValueError, yaml.YAMLError):
         return False
-    return summary.get("status") == "completed" and scenario_hash(ran) == sha256
+    same_files = not files or ran_files == files
+    return summary.get("status") == "completed" and scenario_hash(ran) == sha256 and same_files
 
 
 def quiet_worker() -> None:
@@ -113,6 +121,8 @@ def run_point(
     for stale in ("summary.json", "error.log"):  # this attempt's outcome only
         (target / stale).unlink(missing_ok=True)
     (target / SCENARIO_FILE).write_text(json.dumps(scenario), encoding="utf-8")
+    files = json.dumps(referenced_files(scenario), indent=2)  # the contents this run reads
+    (target / FILES).write_text(files + "\n", encoding="utf-8")
     env = {**os.environ, ALLOW_IMPORT_ENV: "0"}  # a sweep never imports code a scenario names
     child = subprocess.Popen(  # noqa: S603 - our interpreter and module
         [sys.executable, "-m", "gridlayers.sweep.point", str(target)],
@@ -245,7 +255,7 @@ def run_points(
     todo = []
     for point in sweep.points:
         folder = point_dir(out, point)
-        if is_done(folder, point.sha256):
+        if is_done(folder, point.sha256, referenced_files(point.scenario)):
             previous = _previous_seconds(folder)
             done = {"status": "completed", "error": None, "wall_seconds": previous}
             records[point.id] = _record(point, folder, done, skipped=True)
