@@ -23,7 +23,7 @@ DETAIL_PAGES = ("planner.md", "der.md")
 OWN_REFERENCE = {"planner"}
 
 
-def _fields(schema: dict, defs: dict) -> set[str]:
+def _fields(schema: dict, defs: dict, seen: frozenset[str] = frozenset()) -> set[str]:
     names = set()
     for name, prop in schema.get("properties", {}).items():
         names.add(name)
@@ -32,7 +32,9 @@ def _fields(schema: dict, defs: dict) -> set[str]:
         refs = [prop.get("$ref")] + [a.get("$ref") for a in prop.get("anyOf", [])]
         refs += [prop.get("items", {}).get("$ref")]
         for ref in filter(None, refs):
-            names |= _fields(defs[ref.split("/")[-1]], defs)
+            key = ref.split("/")[-1]
+            if key not in seen:  # a recursive model (ldas[].subareas[].subareas) once
+                names |= _fields(defs[key], defs, seen | {key})
     return names
 
 

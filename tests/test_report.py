@@ -46,6 +46,11 @@ DOCUMENTED = {
     "values_exchanged infeasible flex_offered_mw flex_usable_mw slack_mw voltage_slack_pu",
     "feeder_slack": "paradigm interval time lda voltage_slack_pu thermal_slack_mva buses "
     "branches slack_mw penalty_usd",
+    "coordination_interval": "paradigm interval time lda rounds converged primal_residual_mw "
+    "dual_residual_usd_per_mwh price_usd_per_mwh tso_schedule_mw dso_schedule_mw tso_seconds",
+    "area_interface": "paradigm interval time lda area parent pcc_bus p_min_mw p_max_mw "
+    "cleared_mw price_usd_per_mwh vm_pu realised_mw interface_values internal_values "
+    "cost_usd_per_h slack fallback solve_seconds",
     "event": "paradigm interval time source kind message",
 }
 #: Key columns, described in the docs' "one row per" column rather than by name.

@@ -77,11 +77,17 @@ STRUCTURAL = [
     ("settlement", {"deviation": "flat"}, "settlement.deviation", "'real_time' or 'penalty'"),
     ("forecast", {"bulk_load_error_std": -0.1}, "forecast.bulk_load_error_std", "greater than"),
     ("ldas.0.limits", {"voltage_margin_pu": 0.2}, "ldas[0].limits.voltage_margin_pu", "less than"),
-    ("ldas.0.limits", {"slack_penalty_usd_per_mwh": 0}, "ldas[0].limits.slack_penalty_usd_per_mwh",
-     "greater than"),
+    (
+        "ldas.0.limits",
+        {"slack_penalty_usd_per_mwh": 0},
+        "ldas[0].limits.slack_penalty_usd_per_mwh",
+        "greater than",
+    ),
     ("output.device_dispatch", "sometimes", "output.device_dispatch", "valid boolean"),
     ("output.branch_loading", 2, "output.branch_loading", "valid boolean"),
     ("output.branch_loadings", True, "output.branch_loadings", "unknown field"),
+    ("coordination", {"tolerance_mw": 0}, "coordination.tolerance_mw", "greater than"),
+    ("coordination", {"max_rounds": 0}, "coordination.max_rounds", "greater than or equal"),
 ]
 
 

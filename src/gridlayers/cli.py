@@ -290,6 +290,9 @@ def compare(
     passive: Annotated[
         bool, typer.Option(help="Also run 'passive' (self-scheduled DER) as a reference.")
     ] = False,
+    iterative: Annotated[
+        bool, typer.Option(help="Also run 'iterative' (TSO-DSO ADMM rounds per interval).")
+    ] = False,
     report: ReportOption = True,
     quiet: QuietOption = False,
     verbose: VerboseOption = 0,
@@ -301,6 +304,7 @@ def compare(
     _check_out_dir(out_dir)
     sc = _load_resolved(scenario)
     paradigms = [*COMPARED, "passive"] if passive else list(COMPARED)
+    paradigms += ["iterative"] if iterative else []
     sc = sc.model_copy(update={"paradigms": paradigms})
     target = out_dir or sc.output.dir or Path("runs") / f"{sc.name}-compare"
     _run_and_report(sc, target, report, ui)
@@ -513,6 +517,12 @@ _ROWS = (
     ("tso_solve_seconds", "TSO solve time [s]", "{:.2f}"),
     ("wall_seconds", "wall time [s]", "{:.1f}"),
 )
+#: Iterative paradigm's ADMM rows (shown when a paradigm has them).
+_COORDINATION_ROWS = (
+    ("admm_rounds_mean", "ADMM rounds per interval, mean", "{:.1f}"),
+    ("admm_rounds_max", "ADMM rounds per interval, max", "{:.0f}"),
+    ("admm_converged_share", "ADMM intervals converged [-]", "{:.2f}"),
+)
 #: Payment rows ($ over the horizon, positive = received; they net to zero).
 _PAYMENTS = (
     ("generators", "paid to generators [$]"),
@@ -537,6 +547,9 @@ def _summary_table(summary: dict[str, Any]) -> Table:
 
     for key, label, fmt in _ROWS:
         row(label, [paradigms[p].get(key) for p in paradigms], fmt)
+    for key, label, fmt in _COORDINATION_ROWS:  # only with the iterative paradigm
+        if any(key in k for k in paradigms.values()):
+            row(label, [paradigms[p].get(key) for p in paradigms], fmt)
     for key, label in _PAYMENTS:
         cells = [(paradigms[p].get("payments") or {}).get(key) for p in paradigms]
         if any(c is not None for c in cells):

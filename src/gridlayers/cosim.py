@@ -12,6 +12,9 @@ Simulators and their links (``⇢`` = time-shifted by one mosaik second, see
                  TSO ⇢ DSO (award) ⇢ aggregators (disaggregated set-points)
 ``total_tso``    aggregators → DSO (offers) → TSO (feeder inputs for the embedded
                  LinDistFlow models); TSO ⇢ DSO (set-points) ⇢ aggregators
+``iterative``    aggregators → DSO (offers); DSO → TSO (ADMM proposal) and TSO ⇝ DSO (price
+                 and schedule, a weak link: same-time loop at ``t0``) until the rounds stop;
+                 then as ``total_dso``: TSO ⇢ DSO (award) ⇢ aggregators
 always           aggregators → feeders (realised DER, AC power flow at ``t0+2``) → TSO
                  (realised imports: real-time stage) → collector; agents → collector
 """
@@ -19,6 +22,7 @@ always           aggregators → feeders (realised DER, AC power flow at ``t0+2`
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 import uuid
@@ -33,10 +37,11 @@ from gridlayers import mosaik_compat
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
 from gridlayers.agents.aggregator import DEVICE_ATTRS
 from gridlayers.agents.aggregator import RECORD_ATTRS as AGGREGATOR_OUTPUTS
-from gridlayers.agents.lda_cache import release, wiring_facts
+from gridlayers.agents.lda_cache import lda_model, release, wiring_facts
 from gridlayers.results.checkpoint import ResumeError, fingerprint
 from gridlayers.results.store import ResultStore
 from gridlayers.scenarios.schema import OutputConfig, Scenario
+from gridlayers.simulators.area_wiring import connect_areas, nested_lda, start_areas
 from gridlayers.simulators.feeder import BRANCH_OUTPUTS, DETAIL_OUTPUTS
 from gridlayers.simulators.feeder import OUTPUTS as FEEDER_OUTPUTS
 from gridlayers.simulators.feeder import STATE_ATTR as FEEDER_STATE
@@ -44,7 +49,7 @@ from gridlayers.simulators.market import RECORD_ATTR
 from gridlayers.simulators.serve import KINDS, command
 from gridlayers.simulators.watchdog import watch
 
-PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso")
+PARADIGMS = ("passive", "minimal_dso", "total_dso", "total_tso", "iterative")
 mosaik_compat.install()  # LDA partitions in other processes (see the module)
 
 #: Seconds to keep trying to reach a served partition's simulator (``lda: connect``).
@@ -65,6 +70,7 @@ def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
     sims = scenario.simulators
     config: dict[str, dict[str, str]] = {
         "Collector": {"python": "gridlayers.simulators.collector:Collector"},
+        "Area": {"python": "gridlayers.simulators.area:AreaSim"},  # sub-areas, in-process
         "Market": (
             {"python": f"{_MARKET}:MarketSim"}
             if sims.market == "python"
@@ -139,7 +145,10 @@ def run_world(
     run_id = uuid.uuid4().hex
     data = scenario.model_dump(mode="json", by_alias=True)
     world = mosaik.World(
-        sim_config(scenario), mosaik_config={"start_timeout": 180}, skip_greetings=True
+        sim_config(scenario),
+        mosaik_config={"start_timeout": 180},
+        skip_greetings=True,
+        **loop_options(scenario, paradigm),
     )
     horizon = scenario.horizon
     try:
@@ -198,7 +207,8 @@ def _wire(  # noqa: PLR0913
     # weak (same-time loop) links are allowed only inside one mosaik group
     group = world.group() if needs_group(scenario, paradigm) else contextlib.nullcontext()
     with group:
-        started = _start_lda_simulators(world, scenario, common, resume, labels, sources)
+        areas: dict[str, Any] = {}  # nested LDAs (sub-areas under total_dso)
+        started = _start_lda_simulators(world, scenario, common, resume, labels, sources, areas)
         feeders, aggs, dsos = started
         interfaces = {lda.name: lda.interface_bus for lda in scenario.ldas}
         tso = world.start("Market", **common).TSO(interfaces=interfaces, sources=dict(sources))
@@ -219,6 +229,7 @@ def _wire(  # noqa: PLR0913
     labels[tso.sid] = "TSO market"
     labels[collector.sid] = "result collector"
     _connect(world, paradigm, feeders, aggs, dsos, tso, collector, scenario.output)
+    connect_areas(world, areas, feeders, dsos, collector, collector_outputs(scenario.output)[1])
     return labels
 
 
@@ -229,13 +240,15 @@ def _start_lda_simulators(  # noqa: PLR0913
     resume: _Resume,
     labels: dict[str, str],
     sources: dict[str, list[str]],
+    areas: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, tuple[str, Any]], dict[str, Any]]:
     """Start every partition's feeder, aggregator and DSO simulators and their entities.
 
     Fills ``labels`` (simulator id -> label for messages) and ``sources`` (entity full id
     -> ``[kind, name]``) and sets the initial events of the entities nothing triggers.
     Returns the feeder and DSO entities per LDA and the aggregator entities per full id
-    (with their LDA).
+    (with their LDA). LDAs with sub-areas under Total DSO get their aggregators per area
+    and their ``Area`` entities in ``areas`` instead (:mod:`gridlayers.simulators.area_wiring`).
     """
     feeders: dict[str, Any] = {}
     aggs: dict[str, tuple[str, Any]] = {}
@@ -249,6 +262,7 @@ def _start_lda_simulators(  # noqa: PLR0913
     lda_in_process = scenario.simulators.lda == "python"
     initial: set[tuple[str, int]] = set()  # (simulator, time) of steps nothing triggers
     for p, names in enumerate(partitions(scenario)):
+        area_sims: dict[int, Any] = {}  # the partition's area simulator per depth
         start = _starter(world, common, p if connect else None)
         fsim, asim, dsim = None if per_lda_feeders else start("Feeder"), None, start("DSO")
         label = f"partition {p}: {', '.join(names)}"
@@ -260,7 +274,17 @@ def _start_lda_simulators(  # noqa: PLR0913
             sources[feeders[lda_name].full_id] = ["feeder", lda_name]
             if not facts.has_der:  # no aggregator triggers this feeder: it steps on its own
                 initial.add((feeders[lda_name].sid, PHASE_DISPATCH))
-            if facts.aggregators:
+            lda_config = next(c for c in scenario.ldas if c.name == lda_name)
+            if nested_lda(scenario, lda_config, common["paradigm"]):
+                if asim is None and facts.aggregators:
+                    asim = start("Aggregator")
+                model = lda_model(common["run_id"], scenario, lda_name)
+                area_sim = functools.partial(_area_sim, area_sims, start)
+                where = (labels, sources, initial, label)
+                areas[lda_name] = start_areas(
+                    model, common["paradigm"], asim, area_sim, resume, *where
+                )
+            elif facts.aggregators:
                 if asim is None:
                     asim = start("Aggregator")
                 for name in facts.aggregators:
@@ -281,14 +305,37 @@ def _start_lda_simulators(  # noqa: PLR0913
     return feeders, aggs, dsos
 
 
+def _area_sim(sims: dict[int, Any], start: Callable[[str], Any], depth: int) -> Any:
+    """Return the partition's area simulator for sub-areas at ``depth`` (started once)."""
+    if depth not in sims:
+        sims[depth] = start("Area")
+    return sims[depth]
+
+
 def needs_group(scenario: Scenario, paradigm: str) -> bool:
     """Whether the run has weak links (mosaik same-time loops).
 
     mosaik allows weak links only between simulators started inside one
     ``world.group()``; the LDA and market simulators are then started in one.
     """
-    del scenario, paradigm  # no paradigm or scenario option uses same-time loops yet
-    return False
+    nested = any(nested_lda(scenario, lda, paradigm) for lda in scenario.ldas)
+    # iterative: the ADMM rounds (TSO -> DSO weak, DSO -> TSO); sub-areas under total_dso:
+    # awards flow down within t0+1 (parent -> child weak, child -> parent)
+    return paradigm == "iterative" or nested
+
+
+#: Same-time loop iterations allowed beyond ``coordination.max_rounds`` (iterative). The
+#: first round is the interval's first step, each further one a loop iteration: measured,
+#: ``max_loop_iterations = max_rounds`` runs a 3-round limit through and ``max_rounds - 1``
+#: stops it (mosaik's "sub-step more than 2 times"); 5 more are a safety margin.
+LOOP_MARGIN = 5
+
+
+def loop_options(scenario: Scenario, paradigm: str) -> dict[str, int]:
+    """Return ``mosaik.World`` keywords for same-time loops (``max_loop_iterations``)."""
+    if paradigm != "iterative":
+        return {}
+    return {"max_loop_iterations": scenario.coordination.max_rounds + LOOP_MARGIN}
 
 
 def collector_outputs(output: OutputConfig) -> tuple[list[str], list[str]]:
@@ -352,6 +399,10 @@ def _connect(
             world.connect(agg, tso, "portfolio")
             world.connect(agg, dsos[lda], "proposed[MW]")
             world.connect(tso, agg, "awards", **shifted)
+    if paradigm == "iterative":  # ADMM rounds in a same-time loop, then as Total DSO
+        for dso in dsos.values():
+            world.connect(dso, tso, "admm_proposal")
+            world.connect(tso, dso, "admm_price", weak=True)
     for dso in dsos.values():
         world.connect(dso, tso, "bid", "tso_inputs")
         world.connect(tso, dso, "awards", "interface_LMP", "tso_setpoints", **shifted)

@@ -455,6 +455,7 @@ class ParamUpdater:
         """Make ``objective`` (one of the model's) the solver's objective, current values."""
         if objective is self._objective.objective:
             return
+        had_hessian = bool(self._objective.mutable.quadratic_coefs)
         cached = self._objectives.get(id(objective))
         if cached is None or cached.objective is not objective:
             n_cols = self.highs.getNumCol()
@@ -463,11 +464,18 @@ class ParamUpdater:
                 self._objectives.clear()
                 self._compile_rows_and_columns()
             self._objective = self._capture_objective()
-            return
-        cached.push(self.highs, switch=True)
-        self.solver._objective = objective  # noqa: SLF001
-        self.solver._mutable_objective = cached.mutable  # noqa: SLF001
-        self._objective = cached
+        else:
+            cached.push(self.highs, switch=True)
+            self.solver._objective = objective  # noqa: SLF001
+            self.solver._mutable_objective = cached.mutable  # noqa: SLF001
+            self._objective = cached
+        if had_hessian and not self._objective.mutable.quadratic_coefs:
+            # neither pyomo's set_objective nor a cost push removes a quadratic
+            # objective's Hessian from HiGHS: without this, a linear objective after a
+            # quadratic one would be solved with the old quadratic term (a QP)
+            import highspy
+
+            self.highs.passHessian(highspy.HighsHessian())
 
     def load_vars(self) -> None:
         """Load the last solve's primal values into the model's Vars (as pyomo's ``load_vars``).

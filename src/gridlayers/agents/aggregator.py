@@ -48,7 +48,11 @@ META: Meta = {
     "api_version": "3.0",
     "type": "event-based",
     "models": {
-        "Aggregator": {"public": True, "params": ["lda", "aggregator", "state"], "attrs": ATTRS}
+        "Aggregator": {
+            "public": True,
+            "params": ["lda", "aggregator", "state", "area"],
+            "attrs": ATTRS,
+        }
     },
 }
 
@@ -80,17 +84,27 @@ class AggregatorSim(RunSimulator):
         lda: str,
         aggregator: str,
         state: dict[str, Any] | None = None,
+        area: str | None = None,
     ) -> list[CreateResult]:
         """Create the entity of aggregator ``aggregator`` in LDA ``lda``.
 
         ``state`` (:func:`~gridlayers.simulators.state.aggregator_state` output, from a
         checkpoint) sets every device's state, e.g. a battery's stored energy (MWh).
+        ``area`` (Total DSO with sub-areas, ``docs/layers.md``): only the aggregator's
+        devices of that area itself (the LDA's name: outside every sub-area); entity id
+        ``<lda>.<aggregator>@<area>``.
         """
         m = lda_model(self._run_id, self._scenario, lda)
+        agg = m.aggregators[aggregator]
         eid = f"{lda}.{aggregator}"
-        self._entities[eid] = _Entity(m, m.aggregators[aggregator])
+        if area is not None:
+            from gridlayers.agents.area_setup import devices_in_area
+
+            eid = f"{eid}@{area}"
+            agg = Aggregator(aggregator, devices_in_area(m, area, aggregator))
+        self._entities[eid] = _Entity(m, agg)
         if state is not None:
-            restore_aggregator(m.aggregators[aggregator].devices, state)
+            restore_aggregator(agg.devices, state)
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:

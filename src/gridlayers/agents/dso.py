@@ -59,6 +59,16 @@ import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from gridlayers.agents import PHASE_AWARD, PHASE_OFFER
+from gridlayers.agents.area_setup import (
+    blind_resource,
+    blind_split,
+    child_awards,
+    interface_values,
+    lda_areas,
+    nested,
+    parent_inputs,
+)
+from gridlayers.agents.dso_admm import DsoRounds
 from gridlayers.agents.dso_setup import build_dso
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.der.curves import split_award
@@ -86,6 +96,10 @@ ATTRS = [
     "bid",
     "tso_inputs",
     "setpoints[MW]",
+    "admm_price",
+    "admm_proposal",
+    "area_offer",
+    "area_award",
     "dso_report",
 ]
 
@@ -120,7 +134,8 @@ class DSOSim(RunSimulator):
             raise ValueError(msg)
         probe = bool(self._scenario["output"].get("flexibility_probe", False))
         model_ = lda_model(self._run_id, self._scenario, lda)
-        self._dsos[lda] = DSOAgent(model_, self._paradigm, probe)
+        rho = self._scenario.get("coordination", {}).get("penalty_usd_per_mwh_per_mw")
+        self._dsos[lda] = DSOAgent(model_, self._paradigm, probe, rho)
         return [{"eid": lda, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int | None:
@@ -147,11 +162,13 @@ class DSOSim(RunSimulator):
 class DSOAgent:
     """The DSO of one LDA in the run's paradigm (see the module notes)."""
 
-    def __init__(self, lda: LDAModel, paradigm: str, probe: bool) -> None:
+    def __init__(self, lda: LDAModel, paradigm: str, probe: bool, rho: float | None = None) -> None:
+        self._rho = rho  # iterative: ADMM penalty (($/MWh) per MW)
         self._lda, self._paradigm, self._probe = lda, paradigm, probe
         self._flexible = {d.device_id for d in lda.devices if d.kind in FLEXIBLE_KINDS}
         self._offers: dict[str, BidCurve] = {}
         self._out: dict[str, Any] = {}
+        self._nested = nested(lda, paradigm)  # sub-areas' resources enter as pseudo-devices
 
     @functools.cached_property
     def _core(self) -> Any:
@@ -161,15 +178,25 @@ class DSOAgent:
         models in parallel, in the first interval, instead of one after another while
         mosaik creates the entities (the largest part of a 10^5-DER start-up).
         """
-        return build_dso(self._lda, max_blocks=10)
+        if self._nested:  # sub-areas (docs/layers.md): the top of the LDA's area tree
+            self._node = lda_areas(self._lda, max_blocks=10)
+            return self._node.operator
+        core = build_dso(self._lda, max_blocks=10)
+        if self._paradigm == "iterative":  # before the first solve freezes the model
+            self._admm = DsoRounds(core, self._rho)
+        return core
 
     def step(self, k: int, phase: int, got: dict[str, Any]) -> None:
         """Act on offers (phase 0) or on the TSO's result (phase 1) of interval ``k``."""
         self._out = {}
         start = wallclock.perf_counter()
         self._fixed = self._lda.fixed_injections(k, "forecast")
+        if phase == PHASE_OFFER and "admm_price" in got:  # iterative: a further round
+            self._out = {"admm_proposal": self._admm_round(got)}
+            return
         if phase == PHASE_OFFER:
             self._offers = {d: decode_curve(c) for d, c in _merge(got.get("offers")).items()}
+            self._area_offers = got.get("area_offer")  # the sub-areas' resources, if nested
             self._infeasible: list[str] = []
             self._faults: list[dict[str, str]] = []
             self._slack: dict[str, dict[str, float | int]] = {}
@@ -182,7 +209,10 @@ class DSOAgent:
                     self._record("offer", bad, ZEROED)
             except InfeasibleDSOError as exc:
                 self._record("offer", exc, BLIND)
-                self._out["bid"] = encode_curve(self._blind_resource())
+                if self._paradigm == "iterative":  # propose the firm exchange every round
+                    self._out["admm_proposal"] = self._admm.hold(self._firm_exchange_mw())
+                else:
+                    self._out["bid"] = encode_curve(self._blind_resource())
         elif phase == PHASE_AWARD:
             bad = self._screen_inputs()
             try:
@@ -209,7 +239,13 @@ class DSOAgent:
     def _offer(self, k: int) -> None:
         p_fixed, q_fixed = self._fixed
         if self._paradigm == "total_dso":
-            vr = self._core.virtual_resource(p_fixed, q_fixed, self._offers)
+            self._view = self._offers
+            if self._nested:  # without the sub-areas' buses; their resources as devices
+                self._core  # noqa: B018 - builds the area tree
+                p_fixed, q_fixed, self._view = parent_inputs(
+                    self._node, p_fixed, q_fixed, self._offers, self._area_offers
+                )
+            vr = self._core.virtual_resource(p_fixed, q_fixed, self._view)
             self._note_soft("offer", vr)
             self._out["bid"] = encode_curve(vr.curve)
         elif self._paradigm == "minimal_dso":
@@ -217,12 +253,24 @@ class DSOAgent:
         elif self._paradigm == "passive":
             own = {d: c.p_min_mw for d, c in self._offers.items()}
             self._out["bid"] = encode_curve(BidCurve.fixed(self._firm_exchange_mw(own)))
+        elif self._paradigm == "iterative":
+            self._core  # noqa: B018 - builds the DSO core and its ADMM rounds
+            self._out["admm_proposal"] = self._admm.start(p_fixed, q_fixed, self._offers)
+            self._infeasible += [f"offer: {f}; {SOFT}" for f in self._admm.failures]
         elif self._paradigm == "total_tso":
             self._out["tso_inputs"] = {
                 "p_fixed": {str(b): float(v) for b, v in p_fixed.items()},
                 "q_fixed": {str(b): float(v) for b, v in q_fixed.items()},
                 "offers": {d: encode_curve(c) for d, c in self._offers.items()},
             }
+
+    def _admm_round(self, got: dict[str, Any]) -> float:
+        """Return the DSO's proposal (MW) for the TSO's new price and schedule (iterative)."""
+        price, target = first_value(got, "admm_price")[self._lda.name]
+        known = len(self._admm.failures)
+        p_mw = self._admm.next_round(price, target)
+        self._infeasible += [f"offer: {f}; {SOFT}" for f in self._admm.failures[known:]]
+        return p_mw
 
     def _firm_exchange_mw(self, der_mw: dict[str, float] | None = None) -> float:
         """Forecast interface export (MW) of the uncontrolled load and generation.
@@ -276,6 +324,9 @@ class DSOAgent:
 
     def _blind_resource(self) -> BidCurve:
         """Network-blind virtual resource: firm exchange plus the merged device offers."""
+        if self._nested:  # the sub-areas' resources count as devices (docs/layers.md)
+            self._core  # noqa: B018 - builds the area tree
+            return blind_resource(self._node, *self._fixed, self._offers, self._area_offers, 10)
         firm = self._firm_exchange_mw()
         lo = sum(c.p_min_mw for c in self._offers.values())
         hi = sum(c.p_max_mw for c in self._offers.values())
@@ -308,15 +359,24 @@ class DSOAgent:
             "dlmp_max": None,
             "values_exchanged": 0,
         }
-        if self._paradigm == "total_dso":
+        if self._paradigm == "iterative":  # ADMM rounds first, then as Total DSO
+            self._admm.settled(price, float(first_value(got, "awards")[f"dso:{name}"]))
+        if self._paradigm in ("total_dso", "iterative"):
             award = float(first_value(got, "awards")[f"dso:{name}"])
-            if blind:
+            if blind and self._nested:  # the sub-areas still get their awards
+                setpoints, self._out["area_award"] = blind_split(
+                    self._node, *self._fixed, self._offers, self._area_offers, award, price
+                )
+            elif blind:
                 setpoints = self._blind_split(award)
             else:
                 result = self._core.disaggregate(award, price)
                 self._note_soft("settle", result)
                 setpoints = result.setpoints_mw
                 report.update(_dlmp_stats(result.dlmp_usd_per_mwh))
+                if self._nested:  # pseudo-devices' set-points: the sub-areas' awards
+                    setpoints, self._out["area_award"] = child_awards(self._node, result, price)
+                    report["values_exchanged"] = interface_values(self._node, self._view)
         elif self._paradigm == "passive":
             setpoints = {d: c.p_min_mw for d, c in self._offers.items()}
         elif self._paradigm == "minimal_dso" and blind:
@@ -333,10 +393,10 @@ class DSOAgent:
             setpoints = first_value(got, "tso_setpoints")[name]
         self._out["setpoints[MW]"] = {d: float(p) for d, p in setpoints.items()}
         # values inside the LDA this interval: device offers up, set-points down
-        report["values_exchanged"] = len(setpoints) + sum(
+        report["values_exchanged"] += len(setpoints) + sum(
             1 + 2 * len(c.blocks) for c in self._offers.values()
         )
-        if self._probe:
+        if self._probe and not self._nested:  # sub-areas: not measured (docs/layers.md)
             report.update(self._flexibility_probe(self._out["setpoints[MW]"]))
         self._out["dso_report"] = report
 

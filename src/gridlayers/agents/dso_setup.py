@@ -45,6 +45,12 @@ def build_dso(model: LDAModel, max_blocks: int) -> Any:
     strategies that accept it (a keyword of that name or ``**params``); strategies that
     declare a keyword ``lda_name`` get the LDA's name. The LDA's ``dso_params`` come last.
     """
+    strategy, params = dso_strategy_params(model, max_blocks)
+    return make_dso(strategy, linear_feeder(model), device_buses(model), **params)
+
+
+def dso_strategy_params(model: LDAModel, max_blocks: int) -> tuple[str, dict[str, Any]]:
+    """Return the LDA's DSO strategy name and its keyword arguments (see :func:`build_dso`)."""
     params: dict[str, Any] = {"blocks_per_device": BLOCKS_PER_DEVICE, "max_blocks": max_blocks}
     factory = resolve_dso_strategy(model.config.dso_strategy)
     if _accepts(factory, "slack_penalty_usd_per_mwh"):
@@ -52,7 +58,7 @@ def build_dso(model: LDAModel, max_blocks: int) -> Any:
     if _declares(factory, "lda_name"):
         params["lda_name"] = model.name
     params.update(model.config.dso_params)
-    return make_dso(model.config.dso_strategy, linear_feeder(model), device_buses(model), **params)
+    return model.config.dso_strategy, params
 
 
 def _declares(factory: Any, keyword: str) -> bool:

@@ -521,6 +521,21 @@ class DSOOperator:
             self.last_slack, self.last_hard_limit_failure = slack, failure
             return p_range
 
+    def solve_free_export(self, objective: pyo.Objective) -> tuple[float, float]:
+        """Minimise ``objective`` on the interval's hard-limit model, export free.
+
+        For objectives added to :attr:`model` before its first solve (the iterative
+        paradigm's ADMM subproblem, :mod:`gridlayers.dso.admm`); call
+        :meth:`set_interval` first. Params the objective reads may have changed.
+        Returns the interface export (MW) and the DER cost of the solution ($/h).
+        """
+        self._require_interval()
+        if self._model_point is not self._interval_point:  # a disaggregation re-linearised
+            self._set_point(self._interval_point)
+        self._params_changed = True
+        p_mw, _, _ = self._export_extreme(objective)
+        return p_mw, self._read().der_cost_usd_per_h(self._lp.col_value, self._offer_arrays)
+
     def _export_range(self) -> tuple[float, float]:
         """Minimum and maximum export of the active model (MW, MW)."""
         p_lo, _, _ = self._export_extreme(self.model.MinExport)

@@ -116,7 +116,9 @@ OPERATION = (
         "Computation time and information exchanged",
         "Solve times summed over the horizon (market_interval, dso_interval) and the "
         "co-simulation's wall time (summary.json), s; numbers exchanged across the "
-        "T-D interfaces and inside the LDAs (log scale); the TSO problem's size.",
+        "T-D interfaces and inside the LDAs (log scale); the TSO problem's size. With "
+        "the iterative paradigm also coordination_interval: ADMM rounds per interval and "
+        "the final primal (MW) and dual ($/MWh) residuals.",
         market.computation,
     ),
 )

@@ -25,6 +25,7 @@ from gridlayers.report.common import (
     time_axis,
     xy,
 )
+from gridlayers.report.coordination import rounds_panels
 from gridlayers.results.load import RunResults
 
 #: Resource cost parts (KPI, panel title, unit); the stored energy value is subtracted.
@@ -206,7 +207,13 @@ def computation(run: RunResults) -> Figure | str:
     names = [p for p in run.paradigms if p in set(market["paradigm"]) or p in kpis]
     if not names:
         return "market_interval is empty and summary.json has no paradigms"
-    fig, axes = new_figure("Computation time and information exchanged", 2, 2, row_height=3.2)
+    rounds = run["coordination_interval"]  # iterative: one more row of panels
+    fig, axes = new_figure(
+        "Computation time and information exchanged",
+        2 if empty(rounds, "rounds") else 3,
+        2,
+        row_height=3.2,
+    )
 
     def total(frame: pd.DataFrame, column: str, p: str, how: str = "sum") -> float:
         values = frame.loc[frame["paradigm"] == p, column].dropna()
@@ -243,6 +250,8 @@ def computation(run: RunResults) -> Figure | str:
     per_interval.set_ylabel("TSO forward solve [s]")
     per_interval.set_title("TSO forward solve time per interval", fontsize="medium")
     time_axis(per_interval)
+    if not empty(rounds, "rounds"):
+        rounds_panels(axes[2, 0], axes[2, 1], rounds, names)
     figure_legend(fig, names, names)
     return fig
 

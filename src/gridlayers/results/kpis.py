@@ -131,6 +131,17 @@ LEFT JOIN agg a ON a.paradigm = p.paradigm AND a.interval = p.interval AND a.lda
 WHERE p.paradigm = $paradigm AND p.participant = 'dso:' || p.lda"""
 
 
+#: Iterative: ADMM rounds per interval (mean, max) and the share of intervals converged.
+_COORDINATION = """
+WITH per_interval AS (
+    SELECT interval, max(rounds) AS rounds, bool_and(converged) AS converged
+    FROM coordination_interval WHERE paradigm = $paradigm GROUP BY interval
+)
+SELECT avg(rounds) AS admm_rounds_mean, max(rounds) AS admm_rounds_max,
+       avg(CASE WHEN converged THEN 1.0 ELSE 0.0 END) AS admm_converged_share
+FROM per_interval"""
+
+
 def _clean(value: Any) -> Any:
     """Make a value JSON-ready: NaN becomes None, solver noise around 0 becomes 0."""
     if hasattr(value, "item"):
@@ -196,6 +207,8 @@ def paradigm_kpis(
     kpis["interface_lmp_usd_per_mwh"] = _interface_prices(store, paradigm, interfaces)
     kpis["dlmp_usd_per_mwh"] = _dlmp_stats(store, paradigm)
     kpis["numerical_faults"] = numerical_faults(store, paradigm)
+    if paradigm == "iterative":
+        kpis.update(_row(store, _COORDINATION, params))
     return kpis
 
 

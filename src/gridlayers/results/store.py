@@ -22,6 +22,11 @@ power MW, energy MWh, prices $/MWh:
                      energy (MWh) per DER device, if enabled
 ``dso_interval``     redispatch cost ($), predicted violations, DLMP statistics per LDA
 ``feeder_slack``     Total TSO: slack the TSO's feeder models used (pu, MVA)
+``coordination_interval`` iterative: ADMM rounds, residuals (MW, $/MWh), convergence,
+                     final price ($/MWh) and TSO and DSO schedules (MW) per LDA
+``area_interface``   Total DSO with sub-areas: per sub-area its resource's range (MW),
+                     award (MW), price ($/MWh), PCC voltage (pu), realised AC export
+                     (MW), values across its interface and inside it (docs/layers.md)
 ``event``            non-converged power flows, infeasible DSOs, slack use, failures
 """
 
@@ -97,6 +102,19 @@ CREATE TABLE IF NOT EXISTS feeder_slack (
     voltage_slack_pu DOUBLE, thermal_slack_mva DOUBLE, buses INTEGER, branches INTEGER,
     slack_mw DOUBLE, penalty_usd DOUBLE
 );
+CREATE TABLE IF NOT EXISTS coordination_interval (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, rounds INTEGER,
+    converged BOOLEAN, primal_residual_mw DOUBLE, dual_residual_usd_per_mwh DOUBLE,
+    price_usd_per_mwh DOUBLE, tso_schedule_mw DOUBLE, dso_schedule_mw DOUBLE,
+    tso_seconds DOUBLE
+);
+CREATE TABLE IF NOT EXISTS area_interface (
+    paradigm VARCHAR, interval INTEGER, time TIMESTAMP, lda VARCHAR, area VARCHAR,
+    parent VARCHAR, pcc_bus INTEGER, p_min_mw DOUBLE, p_max_mw DOUBLE, cleared_mw DOUBLE,
+    price_usd_per_mwh DOUBLE, vm_pu DOUBLE, realised_mw DOUBLE, interface_values INTEGER,
+    internal_values INTEGER, cost_usd_per_h DOUBLE, slack BOOLEAN, fallback VARCHAR,
+    solve_seconds DOUBLE
+);
 CREATE TABLE IF NOT EXISTS event (
     paradigm VARCHAR, interval INTEGER, time TIMESTAMP, source VARCHAR, kind VARCHAR,
     message VARCHAR
@@ -115,6 +133,8 @@ TABLES = (
     "device_interval",
     "dso_interval",
     "feeder_slack",
+    "coordination_interval",
+    "area_interface",
     "event",
 )
 

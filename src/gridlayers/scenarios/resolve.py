@@ -72,7 +72,9 @@ def resolve_scenario(scenario: Scenario, file: Path) -> None:
                 f"unknown SimBench code {feeder.simbench!r}",
                 "use a code such as '1-MV-rural--0-sw' (simbench.collect_all_simbench_codes()).",
             )
-        _check_feeder(feeder, file, base)
+        feeder_net = _check_feeder(feeder, file, base)
+        if lda.subareas:
+            _check_subareas(feeder_net, lda.subareas, file, base)
         _check_der_profiles(lda.der, file, f"{base}.der")
         _check_dso_strategy(lda.dso_strategy, file, f"{base}.dso_strategy")
     if scenario.planner is not None:
@@ -197,7 +199,7 @@ def _has_standard_profile(*columns: str) -> bool:
     return True
 
 
-def _check_feeder(feeder: object, file: Path, base: str) -> None:
+def _check_feeder(feeder: object, file: Path, base: str) -> object:
     if not feeder.simbench:
         for attr in ("load_profile", "sgen_profile"):
             name = getattr(feeder, attr)
@@ -217,6 +219,22 @@ def _check_feeder(feeder: object, file: Path, base: str) -> None:
             field,
             f"a feeder needs exactly one in-service ext_grid (its T–D interface), found {n_ext}",
         )
+    return net
+
+
+def _check_subareas(net: object, areas: list, file: Path, base: str) -> None:
+    """Each sub-area's PCC bus is in the feeder, inside its parent, apart from its siblings."""
+    import warnings
+
+    from gridlayers.areas.topology import subarea_problem
+    from gridlayers.dso.lindistflow import LinDistFlowFeeder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feeder = LinDistFlowFeeder(net)
+    found = subarea_problem(feeder, areas, f"{base}.subareas")
+    if found is not None:
+        raise ScenarioError(file, *found)
 
 
 def _check_dso_strategy(name: str, file: Path, field: str) -> None:

@@ -38,7 +38,7 @@ PROFILE_RESOLUTION_MIN = 15
 #: Longest horizon (days): ten profile years (profiles repeat after one).
 MAX_HORIZON_DAYS = 3660
 
-Paradigm = Literal["passive", "minimal_dso", "total_dso", "total_tso"]
+Paradigm = Literal["passive", "minimal_dso", "total_dso", "total_tso", "iterative"]
 
 
 class _Strict(BaseModel):
@@ -304,6 +304,51 @@ class LimitsConfig(_Strict):
         return self
 
 
+class SubAreaConfig(_Strict):
+    """A sub-area of an LDA's feeder (microgrid, building) with its own operator (total_dso)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description=(
+            "Identifier, unique among the LDA's sub-areas at every depth (letters, digits, "
+            "underscore; starts with a letter)."
+        ),
+    )
+    pcc_bus: int = Field(
+        ge=0,
+        description=(
+            "Feeder (pandapower) bus of the point of common coupling: the sub-area is the "
+            "subtree of the radial feeder below and including this bus; inside its parent's "
+            "subtree, disjoint from its siblings, not the feeder's root."
+        ),
+    )
+    max_import_mw: float | None = Field(
+        None,
+        ge=0.0,
+        description=(
+            "Limit on the sub-area's net import at its PCC (MW), known only to its own "
+            "operator; none if omitted."
+        ),
+    )
+    max_export_mw: float | None = Field(
+        None,
+        ge=0.0,
+        description=(
+            "Limit on the sub-area's net export at its PCC (MW), known only to its own "
+            "operator; none if omitted."
+        ),
+    )
+    subareas: list[SubAreaConfig] = Field(
+        default_factory=list,
+        description="Nested sub-areas (e.g. buildings in a microgrid), the same fields.",
+    )
+
+
+def _subarea_names(areas: list[SubAreaConfig]) -> list[str]:
+    """Names of ``areas`` and all their nested sub-areas, parents first."""
+    return [n for a in areas for n in [a.name, *_subarea_names(a.subareas)]]
+
+
 class LDAConfig(_Strict):
     """One local distribution area: a feeder below one T–D interface bus."""
 
@@ -337,6 +382,20 @@ class LDAConfig(_Strict):
         default_factory=DERConfig,
         description="DER of the LDA: explicit devices and penetration rules (see docs/der.md).",
     )
+    subareas: list[SubAreaConfig] = Field(
+        default_factory=list,
+        description=(
+            "Sub-areas with their own operators below the DSO (recursive layers, "
+            "docs/layers.md); used under 'total_dso' only, other paradigms treat their "
+            "devices as the LDA's."
+        ),
+    )
+
+    @field_validator("subareas")
+    @classmethod
+    def _unique_subarea_names(cls, areas: list[SubAreaConfig]) -> list[SubAreaConfig]:
+        check_unique_names(_subarea_names(areas), "sub-area names")
+        return areas
 
 
 class HorizonConfig(_Strict):
@@ -418,6 +477,42 @@ class SettlementConfig(_Strict):
             "Penalty on the absolute deviation between realised and cleared interface energy "
             "of every LDA and interval ($/MWh); charged only with deviation: penalty, and used "
             "by 'gridlayers loop' to price imbalance in the LDA cost adder."
+        ),
+    )
+
+
+class CoordinationConfig(_Strict):
+    """Iterative TSO-DSO coordination (paradigm 'iterative'): ADMM rounds per interval."""
+
+    penalty_usd_per_mwh_per_mw: float = Field(
+        0.2,
+        gt=0.0,
+        le=1.0e4,
+        description=(
+            "ADMM penalty rho on the interface mismatch (($/MWh) per MW): both sides add "
+            "rho/2 (p_TSO - p_DSO)^2 ($/h) and the interface price moves by rho times the "
+            "mismatch each round. Larger: fewer rounds to agree, slower price discovery."
+        ),
+    )
+    tolerance_mw: float = Field(
+        0.01,
+        gt=0.0,
+        le=100.0,
+        description=(
+            "Convergence tolerance (MW): the rounds stop when every LDA's interface "
+            "schedules of TSO and DSO differ by at most this (primal residual) and the "
+            "TSO's schedules moved by at most this since the last round (dual residual "
+            "rho times that, $/MWh)."
+        ),
+    )
+    max_rounds: int = Field(
+        60,
+        ge=1,
+        le=1000,
+        description=(
+            "Most ADMM rounds per market interval; if the rounds have not converged by then "
+            "the DSOs' last proposals are cleared as fixed interchanges (an "
+            "'admm_not_converged' event)."
         ),
     )
 
@@ -573,8 +668,13 @@ class Scenario(_Strict):
         min_length=1,
         description=(
             "Operational paradigms to run: 'passive' (DER self-schedule; realised interface flows "
-            "enter the TSO clearing as load), 'minimal_dso', 'total_dso', 'total_tso'."
+            "enter the TSO clearing as load), 'minimal_dso', 'total_dso', 'total_tso', "
+            "'iterative' (TSO-DSO ADMM rounds per interval, see 'coordination')."
         ),
+    )
+    coordination: CoordinationConfig = Field(
+        default_factory=CoordinationConfig,
+        description="ADMM settings of the 'iterative' paradigm (see docs/paradigms.md).",
     )
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     settlement: SettlementConfig = Field(default_factory=SettlementConfig)
@@ -596,6 +696,17 @@ class Scenario(_Strict):
     def _unique_names(cls, ldas: list[LDAConfig]) -> list[LDAConfig]:
         check_unique_names([lda.name for lda in ldas])
         return ldas
+
+    @model_validator(mode="after")
+    def _subareas_in_process(self) -> Scenario:
+        nested = [lda.name for lda in self.ldas if lda.subareas]
+        if nested and "total_dso" in self.paradigms and self.simulators.lda != "python":
+            msg = (
+                f"sub-areas of LDAs {nested} under total_dso need in-process LDAs "
+                "(simulators.lda: python); see docs/layers.md"
+            )
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _loop_needs_planner_ldas(self) -> Scenario:

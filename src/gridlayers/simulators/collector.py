@@ -48,6 +48,7 @@ RECORDS = {
     "market": "record",
     "aggregator": "der_report",
     "dso": "dso_report",
+    "area": "area_report",
 }
 
 
@@ -150,6 +151,7 @@ class Collector(mosaik_api_v3.Simulator):
             "market": self._market,
             "aggregator": self._aggregator,
             "dso": self._dso,
+            "area": self._area,
         }
         self._current = interval = self._open.setdefault(k, _Interval())
         for source, data in by_source.items():
@@ -249,6 +251,9 @@ class Collector(mosaik_api_v3.Simulator):
             )
         if "Branch_loading[%]" in v:  # connected with output.branch_loading
             self._branches(v, lda, key)
+        for row in self._current.rows.get("area_interface", []):  # sub-areas' AC exchange
+            if row["lda"] == lda and row["area"] in v.get("PCC_P[MW]", {}):
+                row["realised_mw"] = v["PCC_P[MW]"][row["area"]]
 
     def _branches(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         """Store one row per feeder branch, column-wise (``branch_interval``)."""
@@ -330,6 +335,14 @@ class Collector(mosaik_api_v3.Simulator):
             ],
         )
         self._slack(r.get("slack") or {}, key)
+        if "coordination" in r:  # iterative: the interval's ADMM rounds per LDA
+            self._add(
+                "coordination_interval",
+                [
+                    dict(**key, lda=lda, tso_seconds=c["seconds"], **_without(c, "seconds"))
+                    for lda, c in r["coordination"].items()
+                ],
+            )
         for fault in r.get("events") or []:  # numerical faults of the clearing (tso_*, solver_*)
             self._event(key, "tso", fault["kind"], fault["message"])
 
@@ -386,6 +399,17 @@ class Collector(mosaik_api_v3.Simulator):
                 dict(**key, lda=lda, aggregator=aggregator, **v["der_devices"]),
             )
 
+    def _area(self, v: dict[str, Any], name: str, key: dict[str, Any]) -> None:
+        """Store a sub-area's interface record (``area_interface``; docs/layers.md)."""
+        if "area_report" not in v:
+            return
+        r = v["area_report"]
+        lda = name.split(".", 1)[0]
+        row = dict(**key, lda=lda, realised_mw=None, **_without(r, "slack"))
+        self._add("area_interface", [dict(row, slack=bool(r["slack"]))])
+        if r.get("fallback"):  # its problem failed: it acted network-blind
+            self._event(key, name, "area_fallback", r["fallback"])
+
     def _dso(self, v: dict[str, Any], lda: str, key: dict[str, Any]) -> None:
         if "dso_report" not in v:
             return
@@ -424,3 +448,8 @@ class Collector(mosaik_api_v3.Simulator):
 
     def _event(self, key: dict[str, Any], source: str, kind: str, message: str) -> None:
         self._add("event", [dict(**key, source=source, kind=kind, message=message)])
+
+
+def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
+    """Return ``values`` without ``key``."""
+    return {k: v for k, v in values.items() if k != key}

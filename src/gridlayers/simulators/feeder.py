@@ -82,6 +82,9 @@ DETAIL_OUTPUTS = ("Vm[pu]", *BRANCH_OUTPUTS)
 #: The feeder's state after its power flow, for checkpoints
 #: (:func:`gridlayers.simulators.state.feeder_state`); not in :data:`OUTPUTS`.
 STATE_ATTR = "state"
+#: Total DSO with sub-areas: realised export (MW) of each sub-area, ``{area: MW}``
+#: (:func:`gridlayers.areas.topology.realised_exchange_mw`); not in :data:`OUTPUTS`.
+PCC_ATTR = "PCC_P[MW]"
 
 META: Meta = {
     "api_version": "3.0",
@@ -90,7 +93,7 @@ META: Meta = {
         "Feeder": {
             "public": True,
             "params": ["lda", "state"],
-            "attrs": [*OUTPUTS, "DER_P[MW]", STATE_ATTR],
+            "attrs": [*OUTPUTS, "DER_P[MW]", STATE_ATTR, PCC_ATTR],
         },
     },
 }
@@ -103,6 +106,7 @@ class FeederSim(RunSimulator):
         super().__init__(META)
         self._feeders: dict[str, tuple[Feeder, LDAModel]] = {}
         self._results: dict[str, FeederResult] = {}
+        self._pcc: dict[str, dict[str, tuple[str, int, str]]] = {}  # lda -> area -> branch
 
     def setup(self) -> None:
         """Set when an LDA without DER steps on its own: the phase its DER would dispatch at."""
@@ -121,6 +125,10 @@ class FeederSim(RunSimulator):
             raise ValueError(msg)
         m = lda_model(self._run_id, self._scenario, lda)
         self._feeders[lda] = (Feeder(m.net, m.config.limits), m)
+        if self._paradigm == "total_dso" and m.config.subareas:
+            from gridlayers.areas.topology import pcc_branches
+
+            self._pcc[lda] = pcc_branches(m.net, m.config.subareas)
         if state is not None:
             restore_feeder(self._feeders[lda][0], state)
         return [{"eid": lda, "type": model}]
@@ -146,12 +154,24 @@ class FeederSim(RunSimulator):
                 attr: (
                     feeder_state(self._feeders[eid][0])
                     if attr == STATE_ATTR
+                    else self._pcc_p_mw(eid)
+                    if attr == PCC_ATTR
                     else OUTPUTS[attr](self._results[eid])
                 )
                 for attr in attrs
             }
             for eid, attrs in outputs.items()
             if eid in self._results
+        }
+
+    def _pcc_p_mw(self, lda: str) -> dict[str, float]:
+        """Realised export (MW) of each sub-area of ``lda`` in the last power flow."""
+        from gridlayers.areas.topology import realised_exchange_mw
+
+        r, net = self._results[lda], self._feeders[lda][0].net
+        return {
+            area: realised_exchange_mw(net, branch, r.line_p_from_mw, r.trafo_p_hv_mw)
+            for area, branch in self._pcc.get(lda, {}).items()
         }
 
 

@@ -30,10 +30,12 @@ import pandas as pd
 from mosaik_api_v3.types import CreateResult, Meta, OutputData, OutputRequest
 
 from gridlayers.agents import PHASE_DISPATCH, PHASE_OFFER
+from gridlayers.domain import BidCurve
 from gridlayers.grid.forecast import bulk_load_forecast
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
 from gridlayers.market import ClearingResult, TransmissionMarket
+from gridlayers.market.admm_rounds import TsoRounds
 from gridlayers.market.settlement import Payments, StageQuantities, two_settlement
 from gridlayers.scenarios.schema import Scenario
 from gridlayers.simulators.base import RunSimulator
@@ -46,8 +48,10 @@ RELINEARISE_TOL_PU = 1e-5
 FORWARD_ATTRS = ["awards", "interface_LMP", "tso_setpoints"]
 #: The interval's record for the collector, published after the real-time stage (``t0+2``).
 RECORD_ATTR = "record"
-OUT_ATTRS = [*FORWARD_ATTRS, RECORD_ATTR]
-IN_ATTRS = ["P_import[MW]", "bid", "portfolio", "tso_inputs"]
+#: Iterative: the TSO's price and schedule per LDA for the next ADMM round (weak link).
+ADMM_PRICE_ATTR = "admm_price"
+OUT_ATTRS = [*FORWARD_ATTRS, RECORD_ATTR, ADMM_PRICE_ATTR]
+IN_ATTRS = ["P_import[MW]", "bid", "portfolio", "tso_inputs", "admm_proposal"]
 
 META: Meta = {
     "api_version": "3.0",
@@ -129,6 +133,8 @@ class MarketSim(RunSimulator):
             cost_segments=segments,
         )
         self._real_time_market = TransmissionMarket(self._net, cost_segments=segments)
+        if self._paradigm == "iterative":
+            self._rounds = TsoRounds(self._net, interfaces, self._sc.coordination, segments)
         fwd, rt = self._market.network, self._real_time_market.network
         if fwd.n_bus != rt.n_bus or not np.array_equal(fwd.gen_bus, rt.gen_bus):
             msg = "forward and real-time markets number the network differently"
@@ -143,6 +149,8 @@ class MarketSim(RunSimulator):
         got = inputs.get("tso", {})
         if phase == PHASE_DISPATCH:
             self._clear_real_time(k, got)
+        elif phase == PHASE_OFFER and self._paradigm == "iterative":
+            self._iterate(k, got)
         elif phase == PHASE_OFFER:
             self._clear_forward(k, got)
         else:
@@ -150,8 +158,26 @@ class MarketSim(RunSimulator):
             raise RuntimeError(msg)
 
     # ------------------------------------------------------------------ forward
-    def _clear_forward(self, k: int, got: dict[str, Any]) -> None:
-        bids, values_in = {}, 0
+    def _iterate(self, k: int, got: dict[str, Any]) -> None:
+        """Run one ADMM round (iterative); then send the next price or clear the forward stage."""
+        proposals = {self._sources[s][1]: float(v) for s, v in got["admm_proposal"].items()}
+        load = pd.Series(self._bulk_forecast[k], index=self._load_index)
+        step = self._rounds.round(k, load, proposals)
+        if not step.done:
+            self._out = {ADMM_PRICE_ATTR: step.prices}
+            return
+        bids = {dso_participant(lda): BidCurve.fixed(p) for lda, p in step.schedule_mw.items()}
+        self._clear_forward(k, {}, bids, step)
+        self._rounds.cleared(self._out["interface_LMP"], step.schedule_mw)
+
+    def _clear_forward(
+        self,
+        k: int,
+        got: dict[str, Any],
+        bids: dict[str, Any] | None = None,
+        rounds: Any = None,
+    ) -> None:
+        bids, values_in = dict(bids or {}), 0
         for attr, by_source in got.items():
             for source, value in by_source.items():
                 kind, name = self._sources[source]
@@ -183,6 +209,10 @@ class MarketSim(RunSimulator):
         lmp = result.lmp_usd_per_mwh
         values_out = len(result.awards_mw) + len(self._interfaces)
         values_out += sum(map(len, setpoints.values()))
+        if rounds is not None:  # iterative: every round's proposals, prices and solves
+            values_in += rounds.values_exchanged
+            events += rounds.events
+            seconds += max(r["seconds"] for r in rounds.record.values())
         self._forward = {
             "result": result,
             "injection": injection,
@@ -190,6 +220,7 @@ class MarketSim(RunSimulator):
             "values": values_in + values_out,
             "slack": {lda: view.slack_used() for lda, view in self._extensions.items()},
             "events": events,
+            "coordination": None if rounds is None else rounds.record,
         }
         self._out = {
             "awards": dict(result.awards_mw),
@@ -292,6 +323,7 @@ class MarketSim(RunSimulator):
             "tso_constraints": self._market.n_constraints,
             "interface_values": fwd["values"],
             "events": fwd["events"],  # numerical faults survived (kind, message)
+            **({"coordination": fwd["coordination"]} if fwd["coordination"] else {}),
         }
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
@@ -315,6 +347,7 @@ def _quantities(result: ClearingResult, lda_injection_mw: dict[str, float]) -> S
         dict(lda_injection_mw),
         result.branch_flow_mw,
     )
+
 
 def main() -> None:
     """Start the simulator as a separate process (``cmd``/``connect`` starters)."""
