@@ -172,6 +172,109 @@ def test_admm_reaches_the_central_optimum_with_a_binding_feeder_limit(
     assert admm["cost"] == pytest.approx(central["cost"], abs=0.05)
 
 
+#: case9 with line 4-5 derated to 30 %: the interface LMPs at buses 4 and 6 split
+#: (30.2 against 22.0 $/MWh without DER).
+SPLIT = {"line": 2, "factor": 0.3, "buses": {"north": 4, "south": 6}}
+
+
+def _split_net():  # noqa: ANN202
+    net = pn.case9()
+    net.line.loc[SPLIT["line"], "max_i_ka"] *= SPLIT["factor"]
+    return net
+
+
+def test_admm_prices_each_interface_at_its_own_lmp_when_transmission_congests(
+    overvoltage: dict,
+) -> None:
+    """Two LDAs behind a congested line: one price per interface, each its own LMP.
+
+    Catches a price shared across LDAs (or summed residuals): the LDAs' prices must
+    differ by the transmission congestion, and the ADMM cost must be the central one.
+    """
+    cases = {"north": overvoltage, "south": overvoltage_case()}
+    buses = SPLIT["buses"]
+    exts = [
+        DSOOperator(c["feeder"], c["devices"]).market_extension(buses[name], name)
+        for name, c in cases.items()
+    ]
+    central_market = TransmissionMarket(_split_net(), extensions=exts)
+    for ext, c in zip(exts, cases.values(), strict=True):
+        ext.set_interval(c["p"], c["q"], c["offers"])
+    central = central_market.clear()
+    rho, tol = 0.5, 1e-3
+    ops = {name: DSOOperator(c["feeder"], c["devices"]) for name, c in cases.items()}
+    dsos = {name: attach(op, rho) for name, op in ops.items()}
+    for name, c in cases.items():
+        dsos[name].set_interval(c["p"], c["q"], c["offers"])
+    tso = TsoSubproblem(_split_net(), buses, rho)
+    consensus = Consensus(AdmmSettings(rho, tol, 500))
+    consensus.start_interval()
+    load = pd.Series(pn.case9().load.p_mw)
+    targets: dict[str, float | None] = dict.fromkeys(cases)
+    while True:
+        proposals = {}
+        for name, dso in dsos.items():
+            proposals[name], failure = dso.propose(consensus.price(name), targets[name])
+            assert failure is None
+        out = consensus.update(tso.solve(load, consensus.prices_usd_per_mwh, proposals),
+                               proposals)  # fmt: skip
+        targets = dict(out.tso_mw)
+        if out.done:
+            break
+    assert out.converged, out
+    lam = out.prices_usd_per_mwh
+    lmp = {name: float(central.lmp_usd_per_mwh[bus]) for name, bus in buses.items()}
+    assert lmp["north"] - lmp["south"] > 5.0  # the congestion splits the interface prices
+    for name in cases:
+        assert lam[name] == pytest.approx(lmp[name], abs=0.05), (name, lam, lmp)
+    fixed = TransmissionMarket(_split_net(), participants=buses)
+    res = fixed.clear(bids={n: BidCurve.fixed(p) for n, p in proposals.items()})
+    cost = res.cost_usd_per_h + sum(
+        ops[n].disaggregate(p, float(res.lmp_usd_per_mwh[buses[n]])).cost_usd_per_h
+        for n, p in proposals.items()
+    )
+    assert cost == pytest.approx(central.cost_usd_per_h, abs=0.1)
+
+
+def test_dso_round_follows_the_tso_schedule(overvoltage: dict) -> None:
+    """At one price, a higher TSO schedule pulls the proposal up, by at most as much.
+
+    The proximal term's optimality: 0 < p(hi) - p(lo) <= hi - lo. Catches a DSO that
+    keeps an old target (or ignores it): then both proposals are equal.
+    """
+    from gridlayers.agents.dso_admm import DsoRounds
+
+    case = overvoltage
+    # rho 5: the DER cost's kinks (offer steps of ~20 $/MWh) hold the proposal for
+    # target moves below ~4 MW at rho 0.5; at 5 the proposal is interior (measured
+    # 8.19 and 10.19 MW)
+    rounds = DsoRounds(DSOOperator(case["feeder"], case["devices"]), rho=5.0)
+    first = rounds.start(case["p"], case["q"], case["offers"])
+    lo, hi = first, first + 2.0
+    p_lo = rounds.next_round(10.0, lo)
+    p_hi = rounds.next_round(10.0, hi)
+    assert 0.05 < p_hi - p_lo <= hi - lo + 1e-6, (p_lo, p_hi)
+
+
+def test_tso_rounds_start_from_the_previous_intervals_lmp() -> None:
+    """The TSO's first round of an interval prices at the last cleared interface LMP."""
+    from types import SimpleNamespace
+
+    from gridlayers.market.admm_rounds import TsoRounds
+
+    cfg = SimpleNamespace(penalty_usd_per_mwh_per_mw=0.5, tolerance_mw=0.01, max_rounds=5)
+    rounds = TsoRounds(pn.case9(), {"rural": INTERFACE_BUS}, cfg)
+    load = pd.Series(pn.case9().load.p_mw)
+    rounds.round(0, load, {"rural": -2.0})
+    price = rounds.subproblem.copies.block.price
+    assert price["rural"].value == 0.0  # the run's first interval: cold
+    rounds.cleared({"rural": 33.0}, {"rural": -2.0})
+    step = rounds.round(1, load, {"rural": -2.0})
+    assert price["rural"].value == 33.0  # warm: the previous interval's LMP
+    # the schedule the TSO wants at 33 $/MWh moves off -2 MW: not converged yet
+    assert not step.done
+
+
 def test_dso_rounds_warm_start_and_held_proposal(overvoltage: dict) -> None:
     from gridlayers.agents.dso_admm import DsoRounds
 
@@ -180,13 +283,58 @@ def test_dso_rounds_warm_start_and_held_proposal(overvoltage: dict) -> None:
     first = rounds.start(case["p"], case["q"], case["offers"])  # price 0, no proximal term
     high = rounds.next_round(60.0, first)  # a high price: export up to the voltage limit
     assert high > first + 1.0
-    rounds.settled(30.0, high)  # warm start of the next interval: same price and target
-    assert rounds.start(case["p"], case["q"], case["offers"]) == pytest.approx(
-        rounds.next_round(30.0, high), abs=1e-6
-    )
+    rounds.settled(5.0, first)  # warm start of the next interval: that price and target
+    warm = rounds.start(case["p"], case["q"], case["offers"])
+    assert warm == pytest.approx(rounds.next_round(5.0, first), abs=1e-6)
+    assert warm < high - 0.5  # not the last round's price and target (60 $/MWh)
     assert rounds.hold(1.5) == 1.5  # no usable model this interval: one fixed proposal
     assert rounds.next_round(60.0, 3.0) == 1.5
     assert rounds.start(case["p"], case["q"], case["offers"]) != 1.5  # next interval: solves
+
+
+def test_infeasible_interval_is_solved_and_recorded_once(overvoltage: dict) -> None:
+    """Hard limits unreachable: one failure, then the clipped target without re-solving."""
+    case = overvoltage
+    p = case["p"].copy()
+    weakest = case["devices"]["pv_big"]
+    p.loc[weakest] = p.get(weakest, 0.0) + 30.0  # uncontrolled: overvoltage whatever the DER
+    op = DSOOperator(case["feeder"], case["devices"])
+    dso = attach(op, 0.5)
+    dso.set_interval(p, case["q"], case["offers"])
+    solves = []
+    solve = op.solve_free_export
+    op.solve_free_export = lambda objective: solves.append(1) or solve(objective)
+    first, failure = dso.propose(0.0, None)
+    assert failure is not None
+    lo, hi = op.interface_range(p, case["q"], case["offers"])
+    assert lo - 1e-9 <= first <= hi + 1e-9
+    again, failure = dso.propose(20.0, hi + 5.0)
+    assert (again, failure) == (pytest.approx(hi), None)  # clipped, not recorded again
+    assert len(solves) == 1
+    dso.set_interval(case["p"], case["q"], case["offers"])  # next interval: solves again
+    assert dso.propose(0.0, None)[1] is None
+    assert len(solves) == 2
+
+
+def test_failed_later_round_holds_the_previous_proposal(overvoltage: dict) -> None:
+    """A DSO failure after the first round is recorded; the last proposal is sent again."""
+    from gridlayers.agents.dso_admm import DsoRounds
+    from gridlayers.dso.faults import DSOTimeLimitError
+
+    case = overvoltage
+    rounds = DsoRounds(DSOOperator(case["feeder"], case["devices"]), rho=0.5)
+    first = rounds.start(case["p"], case["q"], case["offers"])
+
+    def out_of_time(*_: object) -> None:
+        raise DSOTimeLimitError("HiGHS hit its time limit")
+
+    rounds._sub.propose = out_of_time  # noqa: SLF001
+    assert rounds.next_round(40.0, first + 3.0) == first
+    assert rounds.next_round(50.0, first + 4.0) == first  # held for the interval
+    assert len(rounds.failures) == 1
+    assert "time limit" in rounds.failures[0]
+    assert "round 2" in rounds.failures[0]
+    assert rounds.solve_seconds > 0
 
 
 # ---------------------------------------------------------------- co-simulation
@@ -307,7 +455,6 @@ def test_admm_price_at_convergence_is_the_interface_lmp(midday: tuple) -> None:
     )
     gaps = [abs(price - lmp) for price, lmp in rows]
     assert max(gaps) <= bound, (max(gaps), bound)  # measured max 0.013 $/MWh
-    assert max(gaps) > 0 or bound > 0
 
 
 def test_round_limit_records_an_event_and_clears_the_last_proposals(night: tuple) -> None:
@@ -335,8 +482,9 @@ def test_uncongested_interval_needs_few_rounds(night: tuple) -> None:
     assert summary["paradigms"]["iterative"]["der_curtailed_mwh"] == 0.0
     rows = dict(_q(out, "SELECT interval, max(rounds) FROM coordination_interval "
                         "WHERE converged GROUP BY 1"))  # fmt: skip
-    # warm-started from the previous interval's LMP and schedule (measured: 2 rounds)
-    assert rows.get(2, 99) <= 3
+    # warm-started from the previous interval's LMP and schedule (measured: 2 rounds;
+    # a cold start needs more than the 3 allowed, as interval 0 shows)
+    assert rows.get(2) == 2
 
 
 def test_invalid_coordination_is_a_one_line_error(tmp_path: Path) -> None:

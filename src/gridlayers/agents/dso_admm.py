@@ -9,6 +9,7 @@ proximal term. See :mod:`gridlayers.dso.admm` for the subproblem.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from gridlayers.domain import BidCurve
 from gridlayers.dso.admm import attach
+from gridlayers.dso.offer_blocks import InfeasibleDSOError
 
 
 class DsoRounds:
@@ -33,7 +35,10 @@ class DsoRounds:
     rounds : int
         Proposals sent in the current interval.
     failures : list of str
-        Rounds of the current interval whose hard-limit problem was infeasible.
+        Rounds of the current interval whose hard-limit problem was infeasible, or
+        whose solve failed altogether (then the previous proposal is held).
+    solve_seconds : float
+        Wall time of the current interval's round solves (s).
 
     """
 
@@ -43,7 +48,9 @@ class DsoRounds:
         self._target_mw: float | None = None
         self.rounds = 0
         self.failures: list[str] = []
+        self.solve_seconds = 0.0
         self._held_mw: float | None = None
+        self._last_mw: float | None = None
 
     def hold(self, p_mw: float) -> float:
         """Propose ``p_mw`` (MW) in every round of this interval (no usable model); return it."""
@@ -54,7 +61,8 @@ class DsoRounds:
         self, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, offers: Mapping[str, BidCurve]
     ) -> float:
         """First round of an interval (forecast injections MW/Mvar, offers); return p^D (MW)."""
-        self.rounds, self.failures, self._held_mw = 0, [], None
+        self.rounds, self.failures, self._held_mw, self._last_mw = 0, [], None, None
+        self.solve_seconds = 0.0
         self._sub.set_interval(p_fixed_mw, q_fixed_mvar, offers)
         return self._propose()
 
@@ -68,10 +76,27 @@ class DsoRounds:
         self._price_usd_per_mwh, self._target_mw = float(lmp_usd_per_mwh), float(schedule_mw)
 
     def _propose(self) -> float:
+        """Solve this round; a failure after the first round holds the last proposal.
+
+        The first round's failure propagates (the agent then holds the firm exchange,
+        recorded as a blind offer); a later one (e.g. not even the least-slack range
+        found, or HiGHS out of time) is recorded in :attr:`failures` and the previous
+        proposal is sent again, so the round loop and the interval go on.
+        """
         self.rounds += 1
         if self._held_mw is not None:
             return self._held_mw
-        p_mw, failure = self._sub.propose(self._price_usd_per_mwh, self._target_mw)
+        start = time.perf_counter()
+        try:
+            p_mw, failure = self._sub.propose(self._price_usd_per_mwh, self._target_mw)
+        except InfeasibleDSOError as exc:
+            if self._last_mw is None:
+                raise
+            p_mw, failure = self._last_mw, f"{exc}; held the previous proposal"
+            self._held_mw = p_mw
+        finally:
+            self.solve_seconds += time.perf_counter() - start
         if failure is not None:
             self.failures.append(f"round {self.rounds}: {failure}")
+        self._last_mw = p_mw
         return p_mw

@@ -117,6 +117,7 @@ class DsoSubproblem:
         m.AdmmCost.deactivate()
         self._inputs: tuple[pd.Series, pd.Series, dict[str, BidCurve]] | None = None
         self._range: tuple[float, float] | None = None
+        self._hard_infeasible = False  # this interval's hard-limit model has no dispatch
 
     def set_interval(
         self, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, offers: Mapping[str, BidCurve]
@@ -125,6 +126,7 @@ class DsoSubproblem:
         self.operator.set_interval(p_fixed_mw, q_fixed_mvar, offers)
         self._inputs = (p_fixed_mw, q_fixed_mvar, dict(offers))
         self._range = None
+        self._hard_infeasible = False
 
     def propose(
         self, price_usd_per_mwh: float, target_mw: float | None
@@ -144,7 +146,9 @@ class DsoSubproblem:
         proposal is ``target_mw`` (or the middle of the range) clipped to the exports
         reachable with the least limit slack
         (:meth:`~gridlayers.dso.DSOOperator.interface_range`), and the failure message is
-        returned; the award is disaggregated with the soft-limit fallback later.
+        returned; the award is disaggregated with the soft-limit fallback later. The
+        feasible set does not change within an interval, so later rounds of that
+        interval skip the solve and return the clipped target with no new failure.
 
         Raises
         ------
@@ -152,6 +156,8 @@ class DsoSubproblem:
             Not even the least-violation range could be found.
 
         """
+        if self._hard_infeasible:
+            return self._clipped(target_mw), None
         op, m = self.operator, self.operator.model
         m.admm_price_usd_per_mwh.set_value(float(price_usd_per_mwh))
         if target_mw is None:
@@ -166,7 +172,12 @@ class DsoSubproblem:
         except InfeasibleDSOError as exc:
             if self._range is None:
                 self._range = op.interface_range(*self._inputs)
-            lo, hi = self._range
-            wanted = 0.5 * (lo + hi) if target_mw is None else float(target_mw)
-            return min(max(wanted, lo), hi), str(exc)
+            self._hard_infeasible = True
+            return self._clipped(target_mw), str(exc)
         return p_mw, None
+
+    def _clipped(self, target_mw: float | None) -> float:
+        """``target_mw`` (MW; ``None``: the middle) clipped to the least-slack range."""
+        lo, hi = self._range
+        wanted = 0.5 * (lo + hi) if target_mw is None else float(target_mw)
+        return min(max(wanted, lo), hi)

@@ -53,7 +53,9 @@ class RoundStep:
         Values crossing the T-D interfaces in the rounds so far: one proposal up per LDA
         and round, a price and a schedule down per LDA and continued round.
     events : list of dict
-        ``{"kind": "admm_not_converged", "message": ...}`` when stopped unconverged.
+        Done: ``{"kind", "message"}`` of the numerical faults of the interval's round
+        clears (stage ``admm round r``) and ``admm_not_converged`` when stopped
+        unconverged.
 
     """
 
@@ -76,9 +78,11 @@ class TsoRounds:
         LDA name -> pandapower interface bus.
     coordination : CoordinationConfig
         The scenario's ``coordination`` section (penalty, tolerance, round limit).
-    cost_segments : int, optional
-        The forward clearing's secant segments (kept for reference; the rounds use exact
-        quadratic costs, see the module notes).
+
+    Notes
+    -----
+    The rounds use exact quadratic generator costs whatever the forward clearing's
+    ``transmission.cost_segments`` (module notes).
 
     """
 
@@ -87,7 +91,6 @@ class TsoRounds:
         net: Any,
         interfaces: Mapping[str, int],
         coordination: Any,
-        cost_segments: int | None,
     ) -> None:
         self.settings = AdmmSettings(
             rho=coordination.penalty_usd_per_mwh_per_mw,
@@ -97,13 +100,13 @@ class TsoRounds:
         # exact quadratic generator costs in the rounds (module notes), whatever the
         # forward clearing's segments
         self.subproblem = TsoSubproblem(net, interfaces, self.settings.rho, None)
-        self.cost_segments = cost_segments
         self.consensus = Consensus(self.settings)
         self._ldas = sorted(interfaces)
         self._interval: int | None = None
         self._warm: tuple[dict[str, float] | None, dict[str, float] | None] = (None, None)
         self._values = 0
         self._seconds = 0.0
+        self._faults: list[dict[str, str]] = []
 
     def round(self, k: int, load_p_mw: pd.Series, proposals_mw: Mapping[str, float]) -> RoundStep:
         """Run one round of interval ``k``.
@@ -123,11 +126,16 @@ class TsoRounds:
             msg = f"interval {k}: no ADMM proposal from the DSOs of {missing}"
             raise RuntimeError(msg)
         if k != self._interval:
-            self._interval, self._values, self._seconds = k, 0, 0.0
+            self._interval, self._values, self._seconds, self._faults = k, 0, 0.0, []
             self.consensus.start_interval(*self._warm)
         start = time.perf_counter()
         prices = {lda: self.consensus.price(lda) for lda in self._ldas}
         tso = self.subproblem.solve(load_p_mw, prices, proposals_mw)
+        stage = f"admm round {self.consensus.round + 1}"
+        self._faults += [
+            {"kind": f["kind"], "message": f"{stage}: {f['message']}"}
+            for f in self.subproblem.market.last_faults
+        ]
         out = self.consensus.update(tso, {lda: proposals_mw[lda] for lda in self._ldas})
         self._seconds += time.perf_counter() - start
         self._values += len(self._ldas)  # a proposal up from each DSO
@@ -151,7 +159,7 @@ class TsoRounds:
             }
             for a in self._ldas
         }
-        events = []
+        events = list(self._faults)
         if not out.converged:
             message = (
                 f"ADMM stopped at the round limit ({out.round}) unconverged: primal residual "

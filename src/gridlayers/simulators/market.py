@@ -134,7 +134,7 @@ class MarketSim(RunSimulator):
         )
         self._real_time_market = TransmissionMarket(self._net, cost_segments=segments)
         if self._paradigm == "iterative":
-            self._rounds = TsoRounds(self._net, interfaces, self._sc.coordination, segments)
+            self._rounds = TsoRounds(self._net, interfaces, self._sc.coordination)
         fwd, rt = self._market.network, self._real_time_market.network
         if fwd.n_bus != rt.n_bus or not np.array_equal(fwd.gen_bus, rt.gen_bus):
             msg = "forward and real-time markets number the network differently"
