@@ -275,7 +275,7 @@ def _start_lda_simulators(  # noqa: PLR0913
             if not facts.has_der:  # no aggregator triggers this feeder: it steps on its own
                 initial.add((feeders[lda_name].sid, PHASE_DISPATCH))
             lda_config = next(c for c in scenario.ldas if c.name == lda_name)
-            if nested_lda(scenario, lda_config, common["paradigm"]):
+            if nested_lda(lda_config, common["paradigm"]):
                 if asim is None and facts.aggregators:
                     asim = start("Aggregator")
                 model = lda_model(common["run_id"], scenario, lda_name)
@@ -318,7 +318,7 @@ def needs_group(scenario: Scenario, paradigm: str) -> bool:
     mosaik allows weak links only between simulators started inside one
     ``world.group()``; the LDA and market simulators are then started in one.
     """
-    nested = any(nested_lda(scenario, lda, paradigm) for lda in scenario.ldas)
+    nested = any(nested_lda(lda, paradigm) for lda in scenario.ldas)
     # iterative: the ADMM rounds (TSO -> DSO weak, DSO -> TSO); sub-areas under total_dso:
     # awards flow down within t0+1 (parent -> child weak, child -> parent)
     return paradigm == "iterative" or nested

@@ -9,8 +9,10 @@ offers (from the aggregator entities of its area) and its children's interface
 messages:
 
 ``area_offer`` (child -> parent, phase ``t0+0``)
-    ``{"area": name, "curve": encoded BidCurve}``: the child's virtual resource at its
-    PCC (MW export, $/MWh).
+    ``{"area": name, "curve": encoded BidCurve, "q_mvar": float or None}``: the child's
+    virtual resource at its PCC (MW export, $/MWh) and its reactive export there at its
+    firm point (Mvar, :func:`gridlayers.areas.topology.interface_q_mvar`; the parent
+    models it at the PCC bus in place of the child's reactive injections).
 ``area_award`` (parent -> children, weak, phase ``t0+1``)
     ``{child name: {"award_mw", "price_usd_per_mwh", "vm_pu"}}``: the pseudo-device's
     set-point (MW), the parent's DLMP at the PCC ($/MWh) and the voltage of the parent's
@@ -25,15 +27,15 @@ from typing import Any
 
 import pandas as pd
 
+from gridlayers.areas import fallback
 from gridlayers.areas.contract import area_device_id, award_values, offer_values
+from gridlayers.areas.fallback import pcc_range_mw
 from gridlayers.areas.nested import AreaSpec, NestedArea, build_nested
 from gridlayers.areas.operator import bus_voltage_pu
 from gridlayers.areas.topology import split_fixed
-from gridlayers.der.curves import split_award
 from gridlayers.domain import BidCurve
 from gridlayers.dso.operator import Disaggregation
 from gridlayers.dso.strategies import make_dso
-from gridlayers.dso.virtual_resource import interface_curve
 from gridlayers.lda import LDAModel
 from gridlayers.numerics import MAX_ABS_VALUE
 from gridlayers.simulators.codec import decode_curve
@@ -122,18 +124,20 @@ def parent_inputs(
 
     ``p_fixed_mw``/``q_fixed_mvar``: the LDA's forecast per bus (MW, Mvar); ``offers``:
     the node's own devices' (MW, $/MWh); ``area_offers``: the ``area_offer`` messages of
-    its children (mosaik input ``{source: message}``).
+    its children (mosaik input ``{source: message}``): a child's curve becomes the
+    pseudo-device's offer, its ``q_mvar`` the reactive injection at its PCC bus (Mvar).
     """
     p = p_fixed_mw[p_fixed_mw.index.isin(node.buses)]
     q = q_fixed_mvar[q_fixed_mvar.index.isin(node.buses)]
-    got = {m["area"]: decode_curve(m["curve"]) for m in (area_offers or {}).values()}
+    got = {m["area"]: m for m in (area_offers or {}).values()}
     merged = dict(offers)
     for child in node.children:
         if child.name not in got:
             msg = f"area {node.name!r}: no offer from its sub-area {child.name!r}"
             raise KeyError(msg)
-        merged[area_device_id(child.name)] = got[child.name]
-        p, q = split_fixed(p, q, child.buses, child.pcc_bus)
+        merged[area_device_id(child.name)] = decode_curve(got[child.name]["curve"])
+        q_pcc = got[child.name].get("q_mvar")
+        p, q = split_fixed(p, q, child.buses, child.pcc_bus, q_pcc)
     return p, q, merged
 
 
@@ -147,6 +151,8 @@ def child_awards(
     none), its voltage that of the node's dispatch at the PCC (pu).
     """
     own = {d: float(p) for d, p in result.setpoints_mw.items() if d in node.own_devices}
+    # a strategy without a dispatched operating point: the feeder's base point
+    point = getattr(node.operator, "operating_point", node.feeder.base_point)
     awards = {}
     for child in node.children:
         price = result.dlmp_usd_per_mwh.get(child.pcc_bus, price_usd_per_mwh)
@@ -154,7 +160,7 @@ def child_awards(
         awards[child.name] = {
             "award_mw": float(result.setpoints_mw[area_device_id(child.name)]),
             "price_usd_per_mwh": price,
-            "vm_pu": bus_voltage_pu(node.feeder, node.operator.operating_point, child.pcc_bus),
+            "vm_pu": bus_voltage_pu(node.feeder, point, child.pcc_bus),
         }
     return own, awards
 
@@ -189,16 +195,12 @@ def blind_resource(
     """Network-blind resource of a node (its operator's problem failed): MW, $/MWh.
 
     The linear power flow's export of the node's uncontrolled injections plus its own
-    devices' and its children's offers merged in merit order (no limits), like the DSO's
-    last resort (:mod:`gridlayers.agents.dso`).
+    devices' and its children's offers merged in merit order, clipped to the node's PCC
+    limit (:func:`gridlayers.areas.fallback.blind_resource`), like the DSO's last resort.
     """
     p, q, view = _blind_view(node, p_fixed_mw, q_fixed_mvar, offers, area_offers)
-    firm = float(node.feeder.solve_power_flow(p, q).interface_p_mw)
-    lo = sum(c.p_min_mw for c in view.values())
-    hi = sum(c.p_max_mw for c in view.values())
-    unit = dict.fromkeys(view, 1.0)
-    curve, _ = interface_curve(view, unit, (firm + lo, firm + hi), (lo, hi), max_blocks)
-    return curve
+    limits = pcc_range_mw(node.operator)
+    return fallback.blind_resource(node.feeder, p, q, view, max_blocks, limits).curve
 
 
 def blind_split(  # noqa: PLR0913
@@ -212,25 +214,19 @@ def blind_split(  # noqa: PLR0913
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Network-blind split of a node's award among its devices and children (MW).
 
-    The award minus the uncontrolled export (linear power flow) in merit order over the
-    own devices' offers and the children's resources; a child's award carries the
+    The award (held within the node's PCC limit) minus the uncontrolled export (linear
+    power flow) in merit order over the own devices' offers and the children's resources
+    (:func:`gridlayers.areas.fallback.blind_split`); a child's award carries the
     interface price ($/MWh) and the PCC voltage of the linear power flow of the split
     (pu). Returns what :func:`child_awards` returns.
     """
     p, q, view = _blind_view(node, p_fixed_mw, q_fixed_mvar, offers, area_offers)
-    firm = float(node.feeder.solve_power_flow(p, q).interface_p_mw)
-    curves = list(view.values())
-    lo, hi = sum(c.p_min_mw for c in curves), sum(c.p_max_mw for c in curves)
-    total = min(max(float(award_mw) - firm, lo), hi)
-    split = dict(zip(view, split_award(curves, total), strict=True))
-    for dev, p_mw in split.items():  # the split's voltages, for the children's models
-        bus = node.devices[dev]
-        p.loc[bus] = p.get(bus, 0.0) + p_mw
-    vm = node.feeder.solve_power_flow(p, q).vm_pu
-    own = {d: float(v) for d, v in split.items() if d in node.own_devices}
+    limits = pcc_range_mw(node.operator)
+    split, vm = fallback.blind_split(node.feeder, node.devices, p, q, view, award_mw, limits)
+    own = {d: v for d, v in split.items() if d in node.own_devices}
     awards = {
         c.name: {
-            "award_mw": float(split[area_device_id(c.name)]),
+            "award_mw": split[area_device_id(c.name)],
             "price_usd_per_mwh": float(price_usd_per_mwh),
             "vm_pu": float(vm[c.pcc_bus]),
         }

@@ -21,7 +21,10 @@ No operator ever sees a device or a limit of another area: a parent's inputs are
 own devices' offers and its children's interface curves. :class:`NestedArea` satisfies
 the contract too (so the LDA's DSO agent can hold one as its core).
 :attr:`NestedArea.interfaces` records what crossed each child interface in the last
-interval.
+interval. Every level has the DSO's fallbacks (:mod:`gridlayers.areas.fallback`): the
+soft-limit model (a sub-area's PCC limit then has penalised slack), then the
+network-blind resource and split within its PCC limit; each use is recorded in
+:attr:`NestedArea.fallback` and the parent's interface row.
 """
 
 from __future__ import annotations
@@ -35,10 +38,23 @@ import numpy as np
 import pandas as pd
 
 from gridlayers.areas.contract import AreaOperator, area_device_id, award_values, offer_values
+from gridlayers.areas.fallback import (
+    blind_note,
+    blind_resource,
+    blind_split,
+    pcc_range_mw,
+    soft_note,
+)
 from gridlayers.areas.operator import SubAreaOperator, bus_voltage_pu
-from gridlayers.areas.topology import split_fixed, subarea_net, subtree_buses
+from gridlayers.areas.topology import (
+    interface_q_mvar,
+    split_fixed,
+    subarea_net,
+    subtree_buses,
+)
 from gridlayers.domain.bid_curve import BidCurve
 from gridlayers.dso.lindistflow import LinDistFlowFeeder
+from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.operator import Disaggregation
 from gridlayers.dso.virtual_resource import VirtualResource
 
@@ -91,7 +107,14 @@ class NestedArea:
         Per child interface (recursively) of the last interval: ``area``, ``parent``,
         ``pcc_bus``, ``p_min_mw``, ``p_max_mw`` (its resource's range, MW),
         ``offer_values``, ``cleared_mw`` (award, MW), ``price_usd_per_mwh`` and
-        ``values`` (offer plus award values crossing it, -).
+        ``values`` (offer plus award values crossing it, -) and ``fallback`` (the child's
+        fallback records, :mod:`gridlayers.areas.fallback`, or ``None``).
+    q_export_mvar : float or None
+        Reactive export at the PCC of the last resource's firm point (Mvar,
+        :func:`~gridlayers.areas.topology.interface_q_mvar`): what the parent sees there.
+    fallback : list of str
+        This level's fallback records of the last interval (soft-limit or network-blind,
+        offer and settle), as the DSO agent words them.
 
     """
 
@@ -103,6 +126,8 @@ class NestedArea:
     pcc_bus: int | None = None
     parent: str | None = None
     interfaces: list[dict[str, Any]] = field(default_factory=list)
+    fallback: list[str] = field(default_factory=list)
+    q_export_mvar: float | None = None
 
     @property
     def devices(self) -> dict[str, int]:
@@ -126,10 +151,6 @@ class NestedArea:
         if setter is not None:
             setter(vm_pu)
 
-    def all_devices(self) -> set[str]:
-        """Real device ids of this area and all its descendants."""
-        return {d for area in self.walk() for d in area.own_devices}
-
     # ---------------------------------------------------------------- up
     def virtual_resource(
         self, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, offers: Mapping[str, BidCurve]
@@ -144,6 +165,13 @@ class NestedArea:
         offers : mapping of str to BidCurve
             Offer of every real device of the area and its descendants (MW, $/MWh).
 
+        Returns
+        -------
+        VirtualResource
+            The area's interface curve and range (MW, $/MWh); if its operator's problem
+            failed even with soft limits, the network-blind one (module
+            :mod:`gridlayers.areas.fallback`; recorded in :attr:`fallback`).
+
         """
         p = p_fixed_mw[p_fixed_mw.index.isin(self.buses)]
         q = q_fixed_mvar[q_fixed_mvar.index.isin(self.buses)]
@@ -153,22 +181,59 @@ class NestedArea:
             vr = child.virtual_resource(p, q, offers)
             self._child_vr[child.name] = vr
             own[area_device_id(child.name)] = vr.curve
-            p, q = split_fixed(p, q, child.buses, child.pcc_bus)
-        self._offers = dict(offers)
-        return self.operator.virtual_resource(p, q, own)
+            p, q = split_fixed(p, q, child.buses, child.pcc_bus, child.q_export_mvar)
+        self._offers, self._inputs = dict(offers), (p, q, own)
+        self.fallback = []
+        if self.pcc_bus is not None:  # the reactive export the parent sees at the PCC
+            self.q_export_mvar = interface_q_mvar(self.feeder, p, q)
+        try:
+            vr = self.operator.virtual_resource(p, q, own)
+        except InfeasibleDSOError as exc:  # not even the soft-limit problem solved
+            self.fallback.append(blind_note("offer", exc))
+            limits = pcc_range_mw(self.operator)
+            return blind_resource(self.feeder, p, q, own, self.operator.max_blocks, limits)
+        self._record(soft_note("offer", vr))
+        return vr
+
+    def _record(self, note: str | None) -> None:
+        if note is not None:
+            self.fallback.append(note)
 
     # -------------------------------------------------------------- down
+    def _dispatch(
+        self, award_mw: float, price_usd_per_mwh: float
+    ) -> tuple[Disaggregation, Callable[[int], float]]:
+        """Disaggregate at this level; return it and the PCC voltage (pu) per bus of it.
+
+        Falls back to the network-blind split (recorded in :attr:`fallback`) if the
+        operator's problem fails even with soft limits: DLMPs NaN, cost as offered.
+        """
+        try:
+            own = self.operator.disaggregate(award_mw, price_usd_per_mwh)
+        except InfeasibleDSOError as exc:
+            self.fallback.append(blind_note("settle", exc))
+            p, q, view = self._inputs
+            limits = pcc_range_mw(self.operator)
+            split, vm = blind_split(self.feeder, self.devices, p, q, view, award_mw, limits)
+            cost = sum(view[d].cost_usd_per_h(v) for d, v in split.items())
+            dlmp = pd.Series(np.nan, index=sorted(self.buses), dtype=float)
+            own = Disaggregation(split, dlmp, float(award_mw), float(cost), float("nan"), 0.0)
+            return own, lambda bus: float(vm[bus])
+        self._record(soft_note("settle", own))
+        point = getattr(self.operator, "operating_point", self.feeder.base_point)
+        return own, lambda bus: bus_voltage_pu(self.feeder, point, bus)
+
     def disaggregate(self, award_mw: float, interface_price_usd_per_mwh: float) -> Disaggregation:
         """Disaggregate the award here, then each child's in turn (MW, $/MWh).
 
         Returns the set-points of every real device of the area and its descendants
-        (MW), the DLMPs of every bus (a child's buses: the child's DLMPs, $/MWh), the
-        as-offered cost of the real devices ($/h) and the summed solve time (s).
+        (MW), the DLMPs of every bus (a child's buses: the child's DLMPs, $/MWh; NaN
+        after a network-blind split), the as-offered cost of the real devices ($/h), the
+        summed solve time (s) and the soft-limit slack of this level or any below.
         """
         start = time.perf_counter()
         self.interfaces = []
-        own = self.operator.disaggregate(award_mw, interface_price_usd_per_mwh)
-        own_point = self.operator.operating_point
+        own, vm_pu = self._dispatch(award_mw, interface_price_usd_per_mwh)
         setpoints = {d: own.setpoints_mw[d] for d in self.own_devices}
         dlmp = own.dlmp_usd_per_mwh.copy()
         slack = own.slack
@@ -180,13 +245,12 @@ class NestedArea:
                 price = float(interface_price_usd_per_mwh)
             # the PCC voltage of this level's dispatch goes down with the award (the
             # child's resource of the next interval is built at it too)
-            child.set_root_voltage(bus_voltage_pu(self.feeder, own_point, child.pcc_bus))
+            child.set_root_voltage(vm_pu(child.pcc_bus))
             result = child.disaggregate(award, price)
             setpoints.update(result.setpoints_mw)
             dlmp.loc[result.dlmp_usd_per_mwh.index] = result.dlmp_usd_per_mwh
             slack = slack or result.slack
             vr = self._child_vr[child.name]
-            values = offer_values(vr.curve) + award_values()
             self.interfaces.append(
                 {
                     "area": child.name,
@@ -197,7 +261,8 @@ class NestedArea:
                     "offer_values": offer_values(vr.curve),
                     "cleared_mw": award,
                     "price_usd_per_mwh": price,
-                    "values": values,
+                    "values": offer_values(vr.curve) + award_values(),
+                    "fallback": "; ".join(child.fallback) or None,
                 }
             )
             self.interfaces.extend(child.interfaces)

@@ -92,7 +92,8 @@ def pcc_branch(net: pp.pandapowerNet, buses: frozenset[int]) -> tuple[str, int, 
             if idx not in open_:
                 found.append((table, int(idx), sa if ina[idx] else sb))
     if len(found) != 1:
-        msg = f"expected one branch into the sub-area, found {found}"
+        names = ", ".join(f"{table} {idx}" for table, idx, _ in found) or "none"
+        msg = f"expected one in-service branch into the sub-area, found {len(found)} ({names})"
         raise SubAreaError(msg)
     return found[0]
 
@@ -103,67 +104,114 @@ def _open_branches(net: pp.pandapowerNet, table: str) -> set[int]:
     return set(sw.element[(sw.et == kind) & ~sw.closed.astype(bool)].astype(int))
 
 
-def exchange_mw(net: pp.pandapowerNet, branch: tuple[str, int, str]) -> float:
-    """Return the sub-area's realised net export (MW) from a solved AC power flow.
-
-    The active power entering the PCC branch at its sub-area end (pandapower's
-    ``p_<side>_mw``, positive from the bus into the branch), i.e. the export.
-    """
-    table, idx, side = branch
-    return float(net[f"res_{table}"].at[idx, f"p_{side}_mw"])
-
-
 def split_fixed(
-    p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series, child: frozenset[int], pcc_bus: int
+    p_fixed_mw: pd.Series,
+    q_fixed_mvar: pd.Series,
+    child: frozenset[int],
+    pcc_bus: int,
+    q_pcc_mvar: float | None = None,
 ) -> tuple[pd.Series, pd.Series]:
     """Remove a child area's uncontrolled injections from its parent's view (MW, Mvar).
 
     The child's active injections are part of its virtual resource (its firm part), so
     the parent drops them (no double counting). The reactive ones are not offered: the
-    parent keeps their sum at the PCC bus (for its voltages and flows above the PCC).
+    parent places ``q_pcc_mvar`` (Mvar, injection positive) at the PCC bus instead, so
+    that its model carries the child's reactive export across the interface
+    (:func:`interface_q_mvar`), or, if ``None``, the sum of the child's reactive
+    injections (which misses the child's reactive losses).
     """
     p = p_fixed_mw.copy()
     q = q_fixed_mvar.copy()
     mask_p = p.index.isin(child)
     p[mask_p] = 0.0
     mask_q = q.index.isin(child)
-    q_child = float(q[mask_q].sum())
+    q_child = float(q[mask_q].sum()) if q_pcc_mvar is None else float(q_pcc_mvar)
     q[mask_q] = 0.0
     q.loc[int(pcc_bus)] = q_child
     return p, q
 
 
+def interface_q_mvar(
+    feeder: LinDistFlowFeeder, p_fixed_mw: pd.Series, q_fixed_mvar: pd.Series
+) -> float | None:
+    """Return the reactive injection (Mvar) a parent models at a child area's PCC bus.
+
+    The parent's model keeps the child's branches (with zero injections below the PCC),
+    so it adds their line charging and linearised losses at zero load by itself. The
+    child's reactive export at the PCC (linear power flow of its own model ``feeder`` at
+    its uncontrolled injections, MW and Mvar per bus; non-finite or extreme values taken
+    as 0) minus its export at zero injections is therefore what the parent places at the
+    PCC bus: its model then carries the child's reactive export across the interface
+    (measured on the rural feeder: 3e-8 Mvar from the flat model's PCC-branch flow, where
+    the sum of the child's reactive injections is 1.1e-3 Mvar off). ``None`` if not finite.
+    """
+    from gridlayers.numerics import MAX_ABS_VALUE
+
+    p = p_fixed_mw.where(p_fixed_mw.abs() <= MAX_ABS_VALUE, 0.0)  # False for NaN
+    q = q_fixed_mvar.where(q_fixed_mvar.abs() <= MAX_ABS_VALUE, 0.0)
+    loaded = float(feeder.solve_power_flow(p, q).interface_q_mvar)
+    zero = p * 0.0
+    value = loaded - float(feeder.solve_power_flow(zero, zero).interface_q_mvar)
+    return value if np.isfinite(value) else None
+
+
 def subarea_problem(
-    feeder: LinDistFlowFeeder, areas: list, field: str = "subareas"
-) -> tuple[str, str] | None:
-    """Return ``(field, problem)`` of the first sub-area that does not fit the feeder.
+    feeder: LinDistFlowFeeder,
+    areas: list,
+    field: str = "subareas",
+    net: pp.pandapowerNet | None = None,
+) -> tuple[str, str, str] | None:
+    """Return ``(field, problem, fix)`` of the first sub-area that does not fit the feeder.
 
     Checks, recursively (``areas``: objects with ``name``, ``pcc_bus``, ``subareas``):
-    the PCC bus is an energised non-root bus of the feeder, lies inside its parent area
-    (the LDA at the top) and the sub-area is disjoint from its siblings. ``None``: fine.
+    the PCC bus is an energised non-root bus of the feeder, lies strictly inside its
+    parent area (the LDA at the top; not the parent's own PCC, nor a bus fused to it) and
+    the sub-area is disjoint from its siblings; with ``net`` (the feeder's pandapower
+    net) also that exactly one in-service branch feeds the sub-area
+    (:func:`pcc_branch`, where its realised export is measured). ``None``: fine.
     """
-    return _problem(feeder, areas, field, frozenset(feeder.bus_node_bus), "the LDA")
+    return _problem(feeder, net, areas, field, frozenset(feeder.bus_node_bus), None, "the LDA")
 
 
-def _problem(
-    feeder: LinDistFlowFeeder, areas: list, field: str, parent: frozenset[int], owner: str
-) -> tuple[str, str] | None:
+def _problem(  # noqa: PLR0913
+    feeder: LinDistFlowFeeder,
+    net: pp.pandapowerNet | None,
+    areas: list,
+    field: str,
+    parent: frozenset[int],
+    parent_pcc: int | None,
+    owner: str,
+) -> tuple[str, str, str] | None:
     taken: dict[int, str] = {}
+    node_of = feeder.network.bus_node
     for i, area in enumerate(areas):
-        where = f"{field}[{i}]"
+        where, name = f"{field}[{i}].pcc_bus", f"sub-area {area.name!r}"
         try:
             buses = subtree_buses(feeder, area.pcc_bus)
         except SubAreaError as exc:
-            return f"{where}.pcc_bus", f"sub-area {area.name!r}: {exc}"
+            return where, f"{name}: {exc}", "use a bus of the feeder below its interface."
         if area.pcc_bus not in parent:
-            problem = f"sub-area {area.name!r}: bus {area.pcc_bus} is not inside {owner}"
-            return f"{where}.pcc_bus", problem
+            problem = f"{name}: bus {area.pcc_bus} is not inside {owner}"
+            return where, problem, f"use a bus inside {owner}'s subtree."
+        if parent_pcc is not None and node_of[int(area.pcc_bus)] == node_of[int(parent_pcc)]:
+            problem = (
+                f"{name}: bus {area.pcc_bus} is the PCC of its parent {owner} (or fused to it)"
+            )
+            return where, problem, f"use a bus strictly below bus {parent_pcc}."
         overlap = sorted({taken[b] for b in buses if b in taken})
         if overlap:
-            problem = f"sub-area {area.name!r} overlaps its sibling(s) {overlap}"
-            return f"{where}.pcc_bus", problem
+            problem = f"{name} overlaps its sibling(s) {overlap}"
+            return where, problem, "give sibling sub-areas PCC buses on separate branches."
+        if net is not None:
+            try:
+                pcc_branch(net, buses)
+            except SubAreaError as exc:
+                problem = f"{name}: bus {area.pcc_bus}: {exc}"
+                fix = "use a PCC bus fed by exactly one in-service line or transformer."
+                return where, problem, fix
         taken.update(dict.fromkeys(buses, area.name))
-        found = _problem(feeder, area.subareas, f"{where}.subareas", buses, repr(area.name))
+        nested = f"{field}[{i}].subareas"
+        found = _problem(feeder, net, area.subareas, nested, buses, area.pcc_bus, repr(area.name))
         if found is not None:
             return found
     return None
@@ -193,16 +241,19 @@ def realised_exchange_mw(
     branch: tuple[str, int, str],
     line_p_from_mw: np.ndarray,
     trafo_p_hv_mw: np.ndarray,
-) -> float:
+) -> float | None:
     """Return a sub-area's realised export (MW) from a feeder power flow's branch flows.
 
     ``line_p_from_mw`` / ``trafo_p_hv_mw``: active power into each line at its from bus /
     transformer at its HV bus (MW, ``net`` row order; :class:`gridlayers.grid.FeederResult`).
     With the sub-area at the from (HV) end this is its export at the PCC; at the to (LV)
     end, minus the flow entering at the parent's end: the export delivered to the parent
-    bus, i.e. after the PCC branch's own losses (at most a few kW on MV lines).
+    bus, i.e. after the PCC branch's own losses (at most a few kW on MV lines). ``None``
+    (stored as NULL) if the flow is not finite (the power flow did not converge).
     """
     table, idx, side = branch
     flows = line_p_from_mw if table == "line" else trafo_p_hv_mw
     value = float(np.asarray(flows)[net[table].index.get_loc(idx)])
+    if not np.isfinite(value):
+        return None
     return value if side in ("from", "hv") else -value

@@ -223,7 +223,11 @@ def _check_feeder(feeder: object, file: Path, base: str) -> object:
 
 
 def _check_subareas(net: object, areas: list, file: Path, base: str) -> None:
-    """Each sub-area's PCC bus is in the feeder, inside its parent, apart from its siblings."""
+    """Check that every sub-area fits the feeder (``subarea_problem`` in areas.topology).
+
+    Its PCC bus is in the feeder, strictly inside its parent, apart from its siblings and
+    fed by exactly one branch.
+    """
     import warnings
 
     from gridlayers.areas.topology import subarea_problem
@@ -232,7 +236,7 @@ def _check_subareas(net: object, areas: list, file: Path, base: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         feeder = LinDistFlowFeeder(net)
-    found = subarea_problem(feeder, areas, f"{base}.subareas")
+    found = subarea_problem(feeder, areas, f"{base}.subareas", net)
     if found is not None:
         raise ScenarioError(file, *found)
 

@@ -15,10 +15,13 @@ phase ``t0+1``  its parent's ``area_award`` (weak link, same phase) arrives; it
                 ``setpoints[MW]`` to its aggregators (time-shifted: dispatch at ``t0+2``)
                 and ``area_report`` to the collector (table ``area_interface``)
 
-If the sub-area's problem fails even with soft limits (or its inputs are refused), it
-acts network-blind like the DSO (:func:`gridlayers.agents.area_setup.blind_resource`,
-:func:`~gridlayers.agents.area_setup.blind_split`) and says so in ``area_report``
-(``fallback``).
+Its fallbacks are the DSO's (:mod:`gridlayers.areas.fallback`): if its hard-limit
+problem is infeasible it uses the soft-limit model (feeder and PCC limits with penalised
+slack); if even that fails (or its inputs are refused) it acts network-blind within its
+PCC limit (:func:`gridlayers.agents.area_setup.blind_resource`,
+:func:`~gridlayers.agents.area_setup.blind_split`). Each use is one record in
+``area_report["fallback"]`` (``; ``-joined, ending like the DSO's "soft-limit fallback
+used" / "network-blind fallback used"; the collector makes it an ``area_fallback`` event).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from gridlayers.agents.area_setup import (
 )
 from gridlayers.agents.lda_cache import lda_model
 from gridlayers.areas.contract import award_values, offer_values
+from gridlayers.areas.fallback import blind_note, soft_note
+from gridlayers.areas.topology import interface_q_mvar
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.simulators.base import RunSimulator
 from gridlayers.simulators.codec import decode_curve, encode_curve
@@ -129,11 +134,22 @@ class AreaAgent:
         try:
             vr = self.node.operator.virtual_resource(p, q, self._offers)
             curve, self._slack = vr.curve, vr.slack
+            self._note(soft_note("offer", vr))
         except InfeasibleDSOError as exc:  # incl. refused (non-finite) inputs
-            self._fallback.append(f"offer: {exc}; network-blind fallback used")
+            self._note(blind_note("offer", exc))
             curve, self._slack = self._blind_curve(), None
         self._curve, self._seconds = curve, wallclock.perf_counter() - start
-        self.out["area_offer"] = {"area": self.node.name, "curve": encode_curve(curve)}
+        q_pcc = interface_q_mvar(self.node.feeder, p, q)  # what crosses the PCC (Mvar)
+        self.out["area_offer"] = {
+            "area": self.node.name,
+            "curve": encode_curve(curve),
+            "q_mvar": q_pcc,
+        }
+
+    def _note(self, record: str | None) -> None:
+        """Keep the record of a fallback (``area_report["fallback"]``, an event)."""
+        if record is not None:
+            self._fallback.append(record)
 
     def _blind_curve(self) -> Any:
         """Network-blind resource (see the module notes), at most the parent's block slots."""
@@ -154,10 +170,11 @@ class AreaAgent:
                 cost = sum(self._offers[d].cost_usd_per_h(p) for d, p in setpoints.items())
                 return self._report(award, setpoints, awards, float(cost), False, start)
             result = operator.disaggregate(award_mw, price)
+            self._note(soft_note("settle", result))
             setpoints, awards = child_awards(self.node, result, price)
             cost, slack = float(result.cost_usd_per_h), result.slack is not None
         except InfeasibleDSOError as exc:
-            self._fallback.append(f"settle: {exc}; network-blind fallback used")
+            self._note(blind_note("settle", exc))
             setpoints, awards = blind_split(
                 self.node, *self._fixed, self._own, self._area_offers, award_mw, price
             )

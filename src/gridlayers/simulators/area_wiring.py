@@ -36,9 +36,8 @@ class LdaAreas:
     parent: dict[str, str] = field(default_factory=dict)  # sub-area -> parent area
 
 
-def nested_lda(scenario: Any, lda: Any, paradigm: str) -> bool:
+def nested_lda(lda: Any, paradigm: str) -> bool:
     """Whether LDA ``lda`` (a config) runs its sub-areas in this paradigm."""
-    del scenario
     return paradigm == "total_dso" and bool(lda.subareas)
 
 
