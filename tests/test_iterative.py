@@ -487,9 +487,21 @@ def test_uncongested_interval_needs_few_rounds(night: tuple) -> None:
     assert rows.get(2) == 2
 
 
-def test_invalid_coordination_is_a_one_line_error(tmp_path: Path) -> None:
-    data = yaml.safe_load((REPO / "scenarios" / "iterative.yaml").read_text())
+def _zero_tolerance(data: dict) -> None:
     data["coordination"]["tolerance_mw"] = 0
+
+
+def _pro_rata_dso(data: dict) -> None:
+    data["ldas"][1]["dso_strategy"] = "pro_rata"  # no feeder problem to run rounds on
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [(_zero_tolerance, "coordination.tolerance_mw"), (_pro_rata_dso, "ldas[1].dso_strategy")],
+)
+def test_invalid_coordination_is_a_one_line_error(tmp_path: Path, spoil, field: str) -> None:  # noqa: ANN001
+    data = yaml.safe_load((REPO / "scenarios" / "iterative.yaml").read_text())
+    spoil(data)
     file = write_scenario(tmp_path, data, "bad.yaml")
     result = subprocess.run(
         [sys.executable, "-m", "gridlayers.cli", "validate", str(file)],
@@ -500,4 +512,4 @@ def test_invalid_coordination_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert "coordination.tolerance_mw" in lines[0]
+    assert field in lines[0]

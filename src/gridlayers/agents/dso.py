@@ -232,6 +232,9 @@ class DSOAgent:
             if slack is not None:
                 report["slack"] = dict(slack)
             report["solve_seconds"] = wallclock.perf_counter() - start
+            rounds = getattr(self, "_admm", None)
+            if rounds is not None:  # iterative: and the interval's round solves
+                report["solve_seconds"] += rounds.solve_seconds
             drain = getattr(self.__dict__.get("_core"), "drain_events", None)
             if drain is not None:  # e.g. the external strategy's time-outs and fallbacks
                 report["events"] = drain()

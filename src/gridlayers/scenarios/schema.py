@@ -10,6 +10,7 @@ live in :mod:`gridlayers.scenarios.resolve`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from gridlayers.conventions import (
     DEFAULT_MAX_LOADING_PERCENT,
@@ -310,16 +312,17 @@ class SubAreaConfig(_Strict):
     name: str = Field(
         pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
         description=(
-            "Identifier, unique among the LDA's sub-areas at every depth (letters, digits, "
-            "underscore; starts with a letter)."
+            "Identifier, unique among the LDA's sub-areas at every depth and not the name of "
+            "an LDA (letters, digits, underscore; starts with a letter)."
         ),
     )
     pcc_bus: int = Field(
         ge=0,
         description=(
             "Feeder (pandapower) bus of the point of common coupling: the sub-area is the "
-            "subtree of the radial feeder below and including this bus; inside its parent's "
-            "subtree, disjoint from its siblings, not the feeder's root."
+            "subtree of the radial feeder below and including this bus; strictly inside its "
+            "parent's subtree (not the parent's PCC bus), disjoint from its siblings, not the "
+            "feeder's root, fed by exactly one in-service line or transformer."
         ),
     )
     max_import_mw: float | None = Field(
@@ -344,9 +347,73 @@ class SubAreaConfig(_Strict):
     )
 
 
-def _subarea_names(areas: list[SubAreaConfig]) -> list[str]:
-    """Names of ``areas`` and all their nested sub-areas, parents first."""
-    return [n for a in areas for n in [a.name, *_subarea_names(a.subareas)]]
+def _walk_subareas(
+    areas: list[SubAreaConfig], loc: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], SubAreaConfig]]:
+    """Yield ``(location, sub-area)`` of ``areas`` and all their nested ones, parents first."""
+    for j, area in enumerate(areas):
+        yield (*loc, j), area
+        yield from _walk_subareas(area.subareas, (*loc, j, "subareas"))
+
+
+def _loc_text(loc: tuple[str | int, ...]) -> str:
+    """Render a location as ``ldas[0].subareas[1]``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _raise_at(loc: tuple[str | int, ...], problem: str, value: Any) -> None:
+    """Raise a validation error at the field ``loc`` (a model validator's has none)."""
+    error = PydanticCustomError("value_error", "{problem}", {"problem": problem})
+    details = InitErrorDetails(type=error, loc=loc, input=value)
+    raise ValidationError.from_exception_data("Scenario", [details])
+
+
+def _subarea_problem(scenario: Scenario) -> tuple[tuple[str | int, ...], str, Any] | None:
+    """Return ``(location, problem and fix, value found)`` of the first misfit ``subareas``.
+
+    Checks that need no network (the feeder-dependent ones are in
+    :func:`gridlayers.scenarios.resolve.resolve_scenario`): a sub-area's name is unique
+    among its LDA's areas at every depth and is no LDA's name (both appear in
+    ``area_interface.area``/``parent`` and name the ``Area`` entities); under
+    ``total_dso`` the DSO strategy is not ``external`` and the LDAs run in-process.
+    """
+    lda_names = [lda.name for lda in scenario.ldas]
+    nested = [i for i, lda in enumerate(scenario.ldas) if lda.subareas]
+    for i in nested:
+        seen: dict[str, str] = {}
+        for loc, area in _walk_subareas(scenario.ldas[i].subareas, ("ldas", i, "subareas")):
+            where = (*loc, "name")
+            if area.name in lda_names:
+                problem = (
+                    f"sub-area name {area.name!r} is the name of an LDA (LDA and area names "
+                    "share area_interface.parent); rename the sub-area"
+                )
+                return where, problem, area.name
+            if area.name in seen:
+                problem = (
+                    f"sub-area name {area.name!r} is already used by {seen[area.name]} (names "
+                    "are unique among an LDA's sub-areas at every depth); rename one of them"
+                )
+                return where, problem, area.name
+            seen[area.name] = _loc_text(loc)
+    if not nested or "total_dso" not in scenario.paradigms:
+        return None
+    for i in nested:
+        if scenario.ldas[i].dso_strategy == "external":
+            problem = (
+                "the 'external' DSO strategy cannot run an LDA with sub-areas under total_dso "
+                "(their awards need the DSO's own dispatch at each PCC); use 'optimal' or "
+                "'pro_rata', remove 'subareas', or drop 'total_dso' from 'paradigms'"
+            )
+            return ("ldas", i, "dso_strategy"), problem, "external"
+    if scenario.simulators.lda != "python":
+        names = [lda_names[i] for i in nested]
+        problem = (
+            f"sub-areas of LDAs {names} under total_dso need in-process LDAs; set "
+            "simulators.lda: python (see docs/layers.md)"
+        )
+        return ("simulators", "lda"), problem, scenario.simulators.lda
+    return None
 
 
 class LDAConfig(_Strict):
@@ -390,12 +457,6 @@ class LDAConfig(_Strict):
             "devices as the LDA's."
         ),
     )
-
-    @field_validator("subareas")
-    @classmethod
-    def _unique_subarea_names(cls, areas: list[SubAreaConfig]) -> list[SubAreaConfig]:
-        check_unique_names(_subarea_names(areas), "sub-area names")
-        return areas
 
 
 class HorizonConfig(_Strict):
@@ -698,14 +759,24 @@ class Scenario(_Strict):
         return ldas
 
     @model_validator(mode="after")
-    def _subareas_in_process(self) -> Scenario:
-        nested = [lda.name for lda in self.ldas if lda.subareas]
-        if nested and "total_dso" in self.paradigms and self.simulators.lda != "python":
-            msg = (
-                f"sub-areas of LDAs {nested} under total_dso need in-process LDAs "
-                "(simulators.lda: python); see docs/layers.md"
-            )
-            raise ValueError(msg)
+    def _subareas_fit(self) -> Scenario:
+        found = _subarea_problem(self)
+        if found is not None:
+            _raise_at(*found)
+        return self
+
+    @model_validator(mode="after")
+    def _iterative_needs_optimal_dsos(self) -> Scenario:
+        if "iterative" not in self.paradigms:
+            return self
+        for i, lda in enumerate(self.ldas):
+            if lda.dso_strategy != "optimal":
+                problem = (
+                    "the iterative paradigm's ADMM rounds solve the 'optimal' DSO's own "
+                    f"feeder problem, not {lda.dso_strategy!r}; use dso_strategy: optimal "
+                    "or drop 'iterative' from 'paradigms'"
+                )
+                _raise_at(("ldas", i, "dso_strategy"), problem, lda.dso_strategy)
         return self
 
     @model_validator(mode="after")
