@@ -32,39 +32,60 @@ from gridlayers.domain import BidCurve
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.dso.operator import DSOOperator
 
-#: HiGHS ``primal_feasibility_tolerance`` of the ADMM QPs (default 1e-7, kept for every
-#: LP). HiGHS's active-set QP solver reaches its optimum with primal infeasibilities up to
-#: 3.9e-5 on the congested scenario's feeders (loss coefficients down to 2e-8) and then
-#: reports a solve error; 1e-4 (MW, pu: far below the LinDistFlow error) accepts them.
-#: Only the proposal comes from the QP; the final set-points come from the disaggregation
-#: LP at the default tolerance.
-QP_PRIMAL_FEASIBILITY_TOL = 1e-4
-#: HiGHS's default ``primal_feasibility_tolerance``, restored after each QP.
-HIGHS_PRIMAL_FEASIBILITY_TOL = 1e-7
+#: HiGHS options of the ADMM QPs, each restored to HiGHS's default (:data:`HIGHS_DEFAULTS`)
+#: after the QP, so every LP keeps the defaults.
+#:
+#: * ``primal_feasibility_tolerance`` 1e-4 (default 1e-7): HiGHS's active-set QP solver
+#:   reaches its optimum with primal infeasibilities up to 3.9e-5 on the congested
+#:   scenario's feeders (loss coefficients down to 2e-8) and then reports a solve error;
+#:   1e-4 (MW, pu: far below the LinDistFlow error) accepts them. Only the proposal comes
+#:   from the QP; the final set-points come from the disaggregation LP.
+#: * ``qp_regularization_value`` 1e-4 (default 1e-7): the Hessian has rank one (only the
+#:   export ``P``), so the reduced Hessian is singular along every degenerate face of the
+#:   DER cost, and with 1e-7 (also 1e-6, 1e-5) the active-set solver never finished one
+#:   night-time round of the congested scenario (a semi-urban feeder, target 40 MW above
+#:   the reachable export: > 25 min). With 1e-4 it solves in 25 ms (292 iterations); the
+#:   proposal moved by 0.006 MW between 1e-4 and 1e-3, i.e. ~6e-4 MW of bias at 1e-4,
+#:   below the consensus tolerance.
+#: * ``qp_iteration_limit`` 50,000 (default 2^31 - 1): a safety net. A QP that still does
+#:   not finish (~2 s) fails the round like an infeasible one: the proposal is the
+#:   TSO's schedule clipped to the reachable range, and the failure is recorded.
+QP_OPTIONS: dict[str, float] = {
+    "primal_feasibility_tolerance": 1e-4,
+    "qp_regularization_value": 1e-4,
+    "qp_iteration_limit": 50_000,
+}
+#: HiGHS's defaults of :data:`QP_OPTIONS`, restored after each QP.
+HIGHS_DEFAULTS: dict[str, float] = {
+    "primal_feasibility_tolerance": 1e-7,
+    "qp_regularization_value": 1e-7,
+    "qp_iteration_limit": 2**31 - 1,
+}
 
 
 @contextmanager
-def _qp_tolerance(operator: DSOOperator, quadratic: bool) -> Iterator[None]:
-    """Loosen HiGHS's primal feasibility tolerance for a QP solve, restore it afterwards."""
+def _qp_options(operator: DSOOperator, quadratic: bool) -> Iterator[None]:
+    """Set :data:`QP_OPTIONS` on the operator's HiGHS for a QP solve, restore them afterwards."""
     if not quadratic:
         yield
         return
-    key = "primal_feasibility_tolerance"
     solver = operator._lp.solver  # noqa: SLF001 - the operator's persistent HiGHS
     options = solver.config.solver_options
-    before = options.get(key)
-    options[key] = QP_PRIMAL_FEASIBILITY_TOL  # used if this is the model's first solve
-    if operator._lp.solved:  # noqa: SLF001
-        solver._solver_model.setOptionValue(key, QP_PRIMAL_FEASIBILITY_TOL)  # noqa: SLF001
+    before = {key: options.get(key) for key in QP_OPTIONS}
+    for key, value in QP_OPTIONS.items():
+        options[key] = value  # used if this is the model's first solve
+        if operator._lp.solved:  # noqa: SLF001
+            solver._solver_model.setOptionValue(key, value)  # noqa: SLF001
     try:
         yield
     finally:
-        if before is None:
-            options.pop(key, None)
-        else:
-            options[key] = before
-        restored = HIGHS_PRIMAL_FEASIBILITY_TOL if before is None else before
-        solver._solver_model.setOptionValue(key, restored)  # noqa: SLF001
+        for key, value in before.items():
+            if value is None:
+                options.pop(key, None)
+            else:
+                options[key] = value
+            restored = HIGHS_DEFAULTS[key] if value is None else value
+            solver._solver_model.setOptionValue(key, restored)  # noqa: SLF001
 
 
 def attach(operator: Any, rho: float) -> DsoSubproblem:
@@ -167,7 +188,7 @@ class DsoSubproblem:
             m.admm_target_mw.set_value(float(target_mw))
             objective = m.AdmmCost
         try:
-            with _qp_tolerance(op, quadratic=target_mw is not None):
+            with _qp_options(op, quadratic=target_mw is not None):
                 p_mw, _ = op.solve_free_export(objective)
         except InfeasibleDSOError as exc:
             if self._range is None:
