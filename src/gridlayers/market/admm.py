@@ -25,6 +25,14 @@ import pyomo.environ as pyo
 
 from gridlayers.market.clearing import TransmissionMarket
 
+#: HiGHS ``primal_feasibility_tolerance`` of the round clears (MW, pu; default 1e-7), as
+#: for the DSO's ADMM QPs (:data:`gridlayers.dso.admm.QP_OPTIONS`): on the congested
+#: scenario's ACTIVSg200 net HiGHS's active-set QP "claims optimality" with primal
+#: infeasibilities up to 9.4e-5 and reports a solve error (interval 2 of the day, round
+#: 6), which stopped the run. The subproblem's market serves only the rounds; the final
+#: forward clearing keeps the default.
+ROUND_PRIMAL_FEASIBILITY_TOL = 1e-4
+
 
 class InterfaceCopies:
     """Market extension: the TSO's copy of every LDA's interface injection (see module).
@@ -91,6 +99,8 @@ class TsoSubproblem:
     ) -> None:
         self.copies = InterfaceCopies(interfaces, rho)
         self.market = TransmissionMarket(net, extensions=[self.copies], cost_segments=cost_segments)
+        options = self.market._solver.config.solver_options  # noqa: SLF001 - its own HiGHS
+        options["primal_feasibility_tolerance"] = ROUND_PRIMAL_FEASIBILITY_TOL
         self.last_lmp_usd_per_mwh: dict[str, float] = {}
 
     def solve(
