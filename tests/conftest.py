@@ -97,6 +97,42 @@ def stored_tables(folder: Path) -> dict:
     return out
 
 
+def query_results(folder: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on ``folder/results.duckdb`` (read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def rural_overvoltage_case() -> dict:
+    """The rural SimBench feeder (LinDistFlow, default limits) with an 8 MW PV (1 $/MWh)
+    at its weakest bus and two 1 MW batteries (20/60 $/MWh): the voltage limit binds.
+
+    Keys: ``net``, ``feeder``, ``p``/``q`` (forecast injections, MW/Mvar), ``devices``
+    (id -> bus), ``offers`` (id -> BidCurve).
+    """
+    import warnings
+
+    from gridlayers.domain import BidBlock, BidCurve
+    from gridlayers.dso.lindistflow import LinDistFlowFeeder
+    from gridlayers.grid.networks import simbench_feeder
+
+    net, _ = simbench_feeder(RURAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feeder = LinDistFlowFeeder(net)
+    p, q = feeder.injections_from_net(net)
+    vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
+    devices = {"pv_big": int(vm.index[0]), "bat0": int(vm.index[1]), "bat1": int(vm.index[-3])}
+    battery = BidCurve(-1.0, (BidBlock(1.0, 20.0), BidBlock(1.0, 60.0)))
+    offers = {"pv_big": BidCurve(0.0, (BidBlock(8.0, 1.0),)), "bat0": battery, "bat1": battery}
+    return {"net": net, "feeder": feeder, "p": p, "q": q, "devices": devices, "offers": offers}
+
+
 def rural_linear_feeder():  # noqa: ANN201
     """``(net, feeder, p, q)``: the rural SimBench feeder, its LinDistFlow model with the
     planning band [0.9525, 1.0475] pu and its own forecast injections (MW, Mvar)."""

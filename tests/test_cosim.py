@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from conftest import write_scenario
+from conftest import query_results, write_scenario
 from gridlayers.grid import Feeder
 from gridlayers.grid.networks import transmission_network
 from gridlayers.grid.profiles import load_scale
@@ -22,11 +21,7 @@ from gridlayers.simulators.feeder import FeederSim
 
 
 def _table(out: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query_results(out, sql)
 
 
 @pytest.fixture(scope="module")

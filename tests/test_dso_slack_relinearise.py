@@ -14,6 +14,7 @@ import pydantic
 import pyomo.environ as pyo
 import pytest
 
+from conftest import rural_overvoltage_case
 from gridlayers.agents.dso_setup import linear_feeder
 from gridlayers.der.curves import merge_bid_curves, split_award
 from gridlayers.domain import BidBlock, BidCurve
@@ -183,16 +184,7 @@ def test_slack_penalty_must_be_positive(rural: dict) -> None:
 @pytest.fixture(scope="module")
 def overvoltage() -> dict:
     """Rural study case with an 8 MW PV at its weakest bus (voltage limit binds)."""
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net)
-    p, q = feeder.injections_from_net(net)
-    vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
-    devices = {"pv_big": int(vm.index[0]), "bat0": int(vm.index[1]), "bat1": int(vm.index[-3])}
-    battery = BidCurve(-1.0, (BidBlock(1.0, 20.0), BidBlock(1.0, 60.0)))
-    offers = {"pv_big": BidCurve(0.0, (BidBlock(8.0, 1.0),)), "bat0": battery, "bat1": battery}
-    return {"net": net, "feeder": feeder, "p": p, "q": q, "devices": devices, "offers": offers}
+    return rural_overvoltage_case()
 
 
 def _ac_vm_max(case: dict, setpoints: dict[str, float]) -> float:

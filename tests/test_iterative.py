@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
-import duckdb
 import pandapower.networks as pn
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
 import yaml
 
-from conftest import REPO, write_scenario
+from conftest import REPO, query_results, rural_overvoltage_case, write_scenario
 from gridlayers.coordination import AdmmSettings, Consensus
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, LinDistFlowFeeder
+from gridlayers.dso import DSOOperator
 from gridlayers.dso.admm import attach
 from gridlayers.dso.persistent_lp import PersistentLP
-from gridlayers.grid.networks import simbench_feeder, transmission_network
+from gridlayers.grid.networks import transmission_network
 from gridlayers.market import TransmissionMarket
 from gridlayers.market.admm import TsoSubproblem
 
@@ -97,16 +95,8 @@ def overvoltage() -> dict:
 
 
 def overvoltage_case() -> dict:
-    """See :func:`overvoltage`."""
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net)
-    p, q = feeder.injections_from_net(net)
-    vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
-    devices = {"pv_big": int(vm.index[0]), "bat0": int(vm.index[1]), "bat1": int(vm.index[-3])}
-    offers = {"pv_big": _pv(8.0, 1.0), "bat0": _battery(1.0), "bat1": _battery(1.0)}
-    return {"feeder": feeder, "p": p, "q": q, "devices": devices, "offers": offers}
+    """See :func:`overvoltage` (:func:`conftest.rural_overvoltage_case`)."""
+    return rural_overvoltage_case()
 
 
 def _central(case: dict) -> dict:
@@ -370,11 +360,7 @@ def _run(
 
 
 def _q(out: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query_results(out, sql)
 
 
 @pytest.fixture(scope="module")
