@@ -108,6 +108,17 @@ def query_results(folder: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def query_frame(folder: Path, sql: str):  # noqa: ANN201
+    """``sql`` on ``folder/results.duckdb`` (read-only) as a pandas DataFrame."""
+    import duckdb
+
+    con = duckdb.connect(str(folder / "results.duckdb"), read_only=True)
+    try:
+        return con.sql(sql).df()
+    finally:
+        con.close()
+
+
 def rural_overvoltage_case() -> dict:
     """The rural SimBench feeder (LinDistFlow, default limits) with an 8 MW PV (1 $/MWh)
     at its weakest bus and two 1 MW batteries (20/60 $/MWh): the voltage limit binds.

@@ -16,14 +16,13 @@ import time
 import warnings
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import stored_tables, write_scenario
+from conftest import query_frame, stored_tables, write_scenario
 from gridlayers.areas import AreaOperator, area_device_id, offer_values
 from gridlayers.areas.nested import AreaSpec, build_nested
 from gridlayers.areas.operator import SubAreaOperator
@@ -232,11 +231,7 @@ COSIM_TOL_MW = 0.01
 
 
 def _tables(run: Path, sql: str):  # noqa: ANN202
-    con = duckdb.connect(str(run / "results.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).df()
-    finally:
-        con.close()
+    return query_frame(run, sql)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
-from conftest import write_scenario
+from conftest import query_frame, write_scenario
 from gridlayers.areas.operator import SubAreaOperator
 from gridlayers.dso.offer_blocks import InfeasibleDSOError
 from gridlayers.runner import run_scenario
@@ -33,11 +32,7 @@ def _shared_system() -> dict:
 
 
 def _tables(run: Path, sql: str):  # noqa: ANN202
-    con = duckdb.connect(str(run / "results.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).df()
-    finally:
-        con.close()
+    return query_frame(run, sql)
 
 
 # ------------------------------------------------------- H1, H3 in the co-simulation
