@@ -200,15 +200,23 @@ def test_benders_master_failures_are_reported_not_mistaken_for_infeasibility(
     from gridlayers.planner.solve import PlannerSolveError
 
     real = benders.branch_and_cut
+    real_heuristic = benders.rounding_heuristic
+
+    def fail() -> None:
+        msg = "Benders master LP has no solution (Solve error)"
+        raise BendersError(msg)
+
+    def failing_heuristic(run, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        # The master fails from the end of the LP phase on: the rounding heuristic
+        # gives up quietly (no plan), and every tree node is abandoned.
+        run.master.solve = fail
+        return real_heuristic(run, *args, **kwargs)
 
     def failing_tree(run, mip_gap, max_iterations=None):  # noqa: ANN001, ANN202
-        def fail() -> None:
-            msg = "Benders master LP has no solution (Solve error)"
-            raise BendersError(msg)
-
         run.master.solve = fail
         return real(run, mip_gap, max_iterations)
 
+    monkeypatch.setattr(benders, "rounding_heuristic", failing_heuristic)
     monkeypatch.setattr(benders, "branch_and_cut", failing_tree)
     config = simple_config(solve_method="benders")
     m = build_model(two_bus(40.0), config)

@@ -47,6 +47,7 @@ from gridlayers.planner.benders_blocks import (
     _evaluate,
     lp_matrix,
 )
+from gridlayers.planner.benders_heuristic import HeuristicStats, rounding_heuristic
 from gridlayers.planner.benders_master import MasterOutOfTime, _Master
 from gridlayers.planner.benders_tree import branch_and_cut
 
@@ -129,6 +130,7 @@ class _Run:
         self.best_blocks: list[np.ndarray] | None = None
         self.iterations = 0
         self.history: list[dict] = []
+        self.heuristic = HeuristicStats()
 
     def remaining(self) -> float | None:
         if self.time_limit_s is None:
@@ -314,6 +316,11 @@ def solve_benders(
             master.prune(master.last_x)
         if not len(master.integer):
             status = "optimal" if run.best - run.bound <= mip_gap * abs(run.best) else status
+        elif not run.out_of_time() and not run.at_limit(max_iterations):
+            # A first plan (upper bound) from the rounded LP point, before the tree.
+            rounding_heuristic(
+                run, master.last_x, mip_gap, run.heuristic, max_iterations=max_iterations
+            )
         # 2. Branch and bound on the master LP, sharing the cut pool.
         if len(master.integer) and not run.out_of_time():
             status, stats = branch_and_cut(run, mip_gap, max_iterations)

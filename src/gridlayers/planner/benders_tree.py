@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gridlayers.planner.benders_blocks import INF, BendersError
+from gridlayers.planner.benders_heuristic import rounding_heuristic
 from gridlayers.planner.benders_master import MasterOutOfTime
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ PLUNGE_SHARE = 0.3
 #: Start a dive (one cut round per fractional node, always plunging) from the
 #: current node after this many nodes since the last dive began.
 DIVE_EVERY = 40
+#: Run the rounding heuristic (:mod:`~gridlayers.planner.benders_heuristic`) on the
+#: point of a branched node after this many nodes since its last call (0: never).
+HEURISTIC_EVERY = 25
 
 
 @dataclass(order=True)
@@ -99,8 +103,11 @@ class _Tree:
         self.pruned_floor = INF  # smallest bound of the nodes pruned by the cutoff
         self.abandoned_floor = INF  # smallest bound of nodes whose master LP failed
         self.stats = TreeStats()
-        self.diving = True  # until the first plan, then every DIVE_EVERY nodes
+        # From the root until the first plan (past infeasible leaves; with a plan of the
+        # rounding heuristic, to the first leaf), then every DIVE_EVERY nodes.
+        self.diving = True
         self.dive_start = 0
+        self.heuristic_at = 0  # node count at the last rounding-heuristic call
 
     # -- bounds -------------------------------------------------------------
     def cutoff(self) -> float:
@@ -211,7 +218,10 @@ class _Tree:
                 outcome, x, bound = self.process(node)
                 self.stats.plans += int(run.best < best_before)
                 if outcome != "branch" or run.best < best_before:
-                    self.diving = not math.isfinite(run.best)  # a dive ends at its leaf
+                    # A dive ends at its leaf once a plan exists. (Carrying the first dive
+                    # on past pruned leaves until a node found a plan kept the ISO-NE SO
+                    # search at one cut round per node for all 10 minutes.)
+                    self.diving = not math.isfinite(run.best)
                 if outcome == "stop":
                     self.push(_Node(bound, node.seq, node.lo, node.up, node.depth))
                     # A master solve may stop a hair before the clock says so.
@@ -232,6 +242,24 @@ class _Tree:
                     # Integral and solved to the node tolerance: its bound stays counted.
                     self.pruned_floor = min(self.pruned_floor, bound)
                 else:
+                    # Not during the first dive: it finds a plan of its own within a few
+                    # dozen nodes (ISO-NE: 32-44), and the heuristic's cuts would divert it.
+                    first_dive = self.diving and not math.isfinite(run.best)
+                    first_dive = first_dive and self.stats.nodes < 4 * HEURISTIC_EVERY
+                    due = self.stats.nodes - self.heuristic_at >= HEURISTIC_EVERY
+                    if HEURISTIC_EVERY and due and not first_dive:
+                        self.heuristic_at = self.stats.nodes
+                        best_before = run.best
+                        rounding_heuristic(
+                            run,
+                            x,
+                            self.mip_gap,
+                            run.heuristic,
+                            node.lo,
+                            node.up,
+                            self.max_iterations,
+                        )
+                        self.stats.plans += int(run.best < best_before)
                     j = self.branch_column(x)
                     v = x[self.integer[j]]
                     down = self.child(node, bound, j, node.lo[j], math.floor(v))
