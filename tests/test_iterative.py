@@ -502,6 +502,47 @@ def test_cold_midnight_intervals_converge_without_solver_failures(tmp_path: Path
     assert all("provenInfeasible" in m for m in messages), messages
 
 
+def test_failed_tso_round_stops_the_rounds_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TSO round problem that fails (here: made to, in interval 1's second round) is an
+    event; that interval clears the DSOs' proposals of the round, the next one is normal."""
+    from gridlayers.market.admm import TsoSubproblem
+    from gridlayers.market.admm_rounds import TsoRounds
+    from gridlayers.market.clearing import ClearingError
+
+    solve, round_ = TsoSubproblem.solve, TsoRounds.round
+    now: dict = {}
+
+    def tracked(self, k, *args):  # noqa: ANN001, ANN002, ANN202
+        now.update(k=k, rounds=self)
+        return round_(self, k, *args)
+
+    def failing(self, *args):  # noqa: ANN001, ANN002, ANN202
+        if now["k"] == 1 and now["rounds"].consensus.round == 1:  # round 2 of interval 1
+            raise ClearingError("market clearing failed: error")
+        return solve(self, *args)
+
+    monkeypatch.setattr(TsoRounds, "round", tracked)
+    monkeypatch.setattr(TsoSubproblem, "solve", failing)
+    _, out, summary = _run(tmp_path, "2016-06-01 12:00", 3, ["iterative"])
+    assert summary["paradigms"]["iterative"]["intervals"] == 3
+    rows = _q(out, """SELECT c.interval, c.rounds, c.converged, c.primal_residual_mw,
+                             c.dso_schedule_mw, i.cleared_injection_mw
+                      FROM coordination_interval c JOIN interface_interval i
+                      USING (paradigm, interval, lda) ORDER BY 1""")  # fmt: skip
+    assert len(rows) == 9
+    for k, rounds, converged, primal, p_dso, cleared in rows:
+        assert cleared == pytest.approx(p_dso, abs=1e-9)
+        if k == 1:
+            assert (rounds, converged, primal) == (2, False, None)
+        else:
+            assert converged
+    events = _q(out, "SELECT interval, kind, message FROM event WHERE source = 'tso'")
+    assert [(k, kind) for k, kind, _ in events] == [(1, "tso_infeasible")]
+    assert "admm round 2" in events[0][2]
+
+
 def _zero_tolerance(data: dict) -> None:
     data["coordination"]["tolerance_mw"] = 0
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from gridlayers.coordination.admm import AdmmSettings, Consensus
 from gridlayers.market.admm import TsoSubproblem
+from gridlayers.market.clearing import ClearingError
 
 #: ``event.kind`` of an interval whose rounds stopped at ``max_rounds`` unconverged.
 NOT_CONVERGED = "admm_not_converged"
@@ -130,8 +131,11 @@ class TsoRounds:
             self.consensus.start_interval(*self._warm)
         start = time.perf_counter()
         prices = {lda: self.consensus.price(lda) for lda in self._ldas}
-        tso = self.subproblem.solve(load_p_mw, prices, proposals_mw)
         stage = f"admm round {self.consensus.round + 1}"
+        try:
+            tso = self.subproblem.solve(load_p_mw, prices, proposals_mw)
+        except ClearingError as exc:
+            return self._stopped_by_failure(stage, exc, proposals_mw, start)
         self._faults += [
             {"kind": f["kind"], "message": f"{stage}: {f['message']}"}
             for f in self.subproblem.market.last_faults
@@ -173,6 +177,48 @@ class TsoRounds:
             record=record,
             values_exchanged=self._values,
             events=events,
+        )
+
+    def _stopped_by_failure(
+        self,
+        stage: str,
+        error: ClearingError,
+        proposals_mw: Mapping[str, float],
+        start: float,
+    ) -> RoundStep:
+        """Stop after a failed TSO round problem; clear this round's DSO proposals (MW).
+
+        Recorded as an event of the error's kind (``tso_infeasible``,
+        ``solver_time_limit``, ``bad_coefficient``) and as an unconverged interval with
+        unknown residuals, like one stopped at the round limit; the run goes on.
+        """
+        self._seconds += time.perf_counter() - start
+        self._values += len(self._ldas)  # the proposals did arrive
+        message = (
+            f"{stage}: the TSO's round problem failed ({error}); the rounds stop and "
+            "the DSOs' proposals of this round are cleared"
+        )
+        self._faults.append({"kind": error.kind, "message": message})
+        rounds = self.consensus.round + 1
+        record = {
+            a: {
+                "rounds": rounds,
+                "converged": False,
+                "primal_residual_mw": None,
+                "dual_residual_usd_per_mwh": None,
+                "price_usd_per_mwh": self.consensus.price(a),
+                "tso_schedule_mw": self.consensus.tso_mw.get(a),
+                "dso_schedule_mw": float(proposals_mw[a]),
+                "seconds": self._seconds,
+            }
+            for a in self._ldas
+        }
+        return RoundStep(
+            done=True,
+            schedule_mw={a: float(proposals_mw[a]) for a in self._ldas},
+            record=record,
+            values_exchanged=self._values,
+            events=list(self._faults),
         )
 
     def cleared(
