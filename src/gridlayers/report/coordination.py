@@ -25,8 +25,11 @@ def rounds_panels(ax_rounds: Axes, ax_residual: Axes, rows: pd.DataFrame, names:
         ax_rounds.plot(per.index, per["rounds"], color=c, marker=".")
         missed = per[~per["converged"]]
         ax_rounds.plot(missed.index, missed["rounds"], "x", color="red", markersize=8)
-        ax_residual.semilogy(per.index, per["primal"].clip(lower=1e-9), color=c)
-        ax_residual.semilogy(per.index, per["dual"].clip(lower=1e-9), color=c, linestyle="--")
+        # markers: an interval with unknown residuals (a failed TSO round, NULL) leaves
+        # its neighbours without a line to draw
+        primal, dual = per["primal"].astype(float), per["dual"].astype(float)
+        ax_residual.semilogy(per.index, primal.clip(lower=1e-9), color=c, marker=".")
+        ax_residual.semilogy(per.index, dual.clip(lower=1e-9), color=c, marker=".", ls="--")
     ax_rounds.set_ylabel("ADMM rounds [-]")
     ax_rounds.set_title("Rounds per interval (x: not converged)", fontsize="medium")
     ax_residual.set_ylabel("residual (log scale)")
