@@ -12,6 +12,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
+from conftest import rural_overvoltage_case
 from gridlayers.der.curves import merge_bid_curves, split_award
 from gridlayers.domain import BidBlock, BidCurve
 from gridlayers.dso import (
@@ -76,15 +77,7 @@ def rural() -> dict:
 @pytest.fixture(scope="module")
 def overvoltage() -> dict:
     """Rural feeder as bundled (study case) with an 8 MW PV at its weakest bus."""
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net)
-    p, q = feeder.injections_from_net(net)
-    vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
-    devices = {"pv_big": int(vm.index[0]), "bat0": int(vm.index[1]), "bat1": int(vm.index[-3])}
-    offers = {"pv_big": _pv(8.0, 1.0), "bat0": _battery(), "bat1": _battery()}
-    return {"net": net, "feeder": feeder, "p": p, "q": q, "devices": devices, "offers": offers}
+    return rural_overvoltage_case()
 
 
 def _ac_vm_max(case: dict, setpoints: dict[str, float]) -> float:
