@@ -5,7 +5,9 @@ Usage::
     .venv/bin/python benchmarks/bench_planner_isone.py [so|mo ...] [--out DIR] [--time-limit S]
         [--threads N] [--tee] [--method monolithic|benders] [--highs-option NAME=VALUE ...]
 
-Prints build time and solve time separately, then the plan summary. ``--timeline``
+Prints build time and solve time separately, the Benders solve's summary lines (tree
+statistics, master LP retries, heuristic calls, abandoned nodes, rejected cuts), then
+the plan summary. ``--timeline``
 also prints the incumbent, the proven bound and the gap ($ billion, %) as they stood at
 2, 5, 10 and 30 minutes of the solve (the time-to-gap table of docs/planner.md, from
 one run with ``--time-limit 1800``). ``--highs-option``
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +48,31 @@ PUBLISHED = {
         "battery_mw": 670.05,
     },
 }
+
+
+class _Summaries(logging.Filter):
+    """Pass the Benders solve's summary lines (tree, master retries, failures) only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().startswith(
+            (
+                "benders tree:",
+                "benders master:",
+                "benders rounding heuristic:",
+                "benders node abandoned",
+                "benders cut rejected",
+            )
+        )
+
+
+def show_benders_summaries() -> None:
+    """Print the planner's Benders summary lines (DEBUG/INFO log) to stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_Summaries())
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    logger = logging.getLogger("gridlayers.planner.solve")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def parse_option(text: str) -> tuple[str, bool | int | float | str]:
@@ -100,6 +129,12 @@ def run(
         f"{res.compile_seconds:.1f} s; {res.method}, {res.termination}, gap {res.mip_gap:.2e})",
         flush=True,
     )
+    # Handled failures (abandoned Benders nodes, rejected cuts) are part of the result.
+    print(
+        f"[{name}] handled solver failures: {res.message or 'none'} "
+        f"(rejected cuts: {res.rejected_cuts})",
+        flush=True,
+    )
     summary = summarize_model(model, inputs, config)
     summary.update(
         build_seconds=build_s,
@@ -107,6 +142,8 @@ def run(
         mip_gap=res.mip_gap,
         compile_seconds=res.compile_seconds,
         termination=res.termination,
+        solver_message=res.message,
+        rejected_cuts=res.rejected_cuts,
         objective_scaled=res.objective,
         bound_scaled=res.bound,
         objective_bound_busd=config.epoch_years * res.bound / config.obj_scale / 1e9,
@@ -177,6 +214,7 @@ def main() -> None:
         "--highs-option", type=parse_option, action="append", default=[], metavar="NAME=VALUE"
     )
     args = parser.parse_args()
+    show_benders_summaries()
     for case in args.cases:
         run(
             case,

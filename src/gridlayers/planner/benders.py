@@ -304,7 +304,7 @@ def solve_benders(
     start = time.perf_counter()
     workers = max(1, int(threads or 1))
     dec = _Decomposition(lp, first_stage, linking_rows)
-    master = _Master(dec, _master_names(dec, column_names))
+    master = _Master(dec, _master_names(dec, column_names), gap=min(mip_gap, lp_gap))
     run = _Run(dec, master, start, time_limit_s, log, on_progress)
     pool = ThreadPoolExecutor(max_workers=workers)
     run.pool = pool
@@ -361,6 +361,12 @@ def solve_benders(
         x_full[dec.master_cols] = best_x_master[: dec.n_first]
         for blk, sol in zip(dec.blocks, best_blocks, strict=True):
             x_full[blk.cols] = sol
+    if log is not None:
+        failed = ", ".join(f"{k} x{n}" for k, n in sorted(master.failed_attempts.items()))
+        log(
+            f"benders master: unit {master.unit:g} cost units, {master.runs} LP solves, "
+            f"failed attempts: {failed or 'none'}"
+        )
     if master.rejected:
         notes.append(f"{master.rejected} cut(s) rejected, first: {master.rejections[0]}")
     gap = (best - bound) / abs(best) if math.isfinite(best) and abs(best) > 0 else INF

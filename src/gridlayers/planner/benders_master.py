@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import highspy
@@ -19,7 +20,8 @@ from gridlayers.planner.benders_blocks import (
     _pass_lp,
 )
 
-#: Smallest coefficient written into a master cut row; the master's HiGHS
+#: Smallest coefficient written into a master cut row, master units (cost units
+#: divided by :attr:`_Master.unit`) per column unit; the master's HiGHS
 #: ``small_matrix_value`` is set 10 times lower, so none is dropped silently.
 TINY = 1e-9
 #: Time cap of one master LP solve, s. Master LPs take well under a second; a
@@ -29,15 +31,15 @@ TINY = 1e-9
 #: sets it to ``getRunTime() + MASTER_LP_SECONDS``; a fixed 30 s made every master
 #: solve fail once one instance had run 30 s in total (about 460 solves on ISO-NE).
 MASTER_LP_SECONDS = 30.0
-#: HiGHS options of the master LP. Its cut rows are dense with coefficients over
-#: ~16 orders of magnitude (1e-9 .. 6e7, slopes on binary cable columns); on
-#: master LPs saved from the ISO-NE run, presolve off with "max value" scaling
-#: (strategy 4) solved in 0.03-0.04 s where the defaults took 0.2-0.3 s and
-#: primal simplex without presolve failed.
+#: HiGHS options of the master LP (whose objective and cut rows are in master
+#: units, see :meth:`_Master._load`). Presolve is off: the master changes by a few
+#: rows or bounds between solves. Scaling is HiGHS's default equilibration
+#: (strategy 2): with "max value" scaling (strategy 4) the rescaled ISO-NE master
+#: LPs came back "Optimal" with objectives up to 8e-4 (relative) too high.
 MASTER_OPTIONS: dict[str, float | int | str] = {
     "small_matrix_value": TINY / 10.0,
     "presolve": "off",
-    "simplex_scale_strategy": 4,
+    "simplex_scale_strategy": 2,
 }
 #: Largest |coefficient| of a master column in an accepted cut (cost units per column
 #: unit). Cuts of the ISO-NE runs reach ~1e6 (one day) to ~1e8 (slopes on cable
@@ -111,8 +113,12 @@ class _Master:
     #: Largest number of pool cuts re-added after one master solve.
     READD = 400
 
-    def __init__(self, dec: _Decomposition, names: list[str] | None = None) -> None:
+    def __init__(
+        self, dec: _Decomposition, names: list[str] | None = None, gap: float = 1e-4
+    ) -> None:
         self.dec = dec
+        #: Relative gap the solve must prove (sets the master unit's precision), p.u.
+        self.gap = gap
         n = dec.n_master
         #: Master column names for messages (first-stage, allocations, epigraphs).
         self.names = names
@@ -134,10 +140,9 @@ class _Master:
         )
         up = np.concatenate([dec.col_up[dec.master_cols], np.full(dec.n_alloc + dec.n_blocks, INF)])
         self.cost = cost
+        self._lo, self._up = lo, up
         self.h = _new_highs()
-        for name, value in MASTER_OPTIONS.items():
-            self.h.setOptionValue(name, value)
-        _pass_lp(self.h, cost, lo, up, dec.master_a, dec.master_lo, dec.master_up)
+        self._load(1.0)
         self.n_base_rows = len(dec.master_lo)
         self.nonneg = lo >= 0.0
         self.integer = np.flatnonzero(dec.integrality != 0)
@@ -147,6 +152,91 @@ class _Master:
         self._rhs = np.zeros(256)
         self._n_cuts = 0
         self.active: list[int] = []  # pool index of each cut row, in row order
+        self._unit_fixed = False  # master_unit is chosen at the first optimality cuts
+        #: Master LP solves, and the failed attempts among them by "attempt: status"
+        #: (a failed warm attempt that the cold one rescues counts here too).
+        self.runs = 0
+        self.failed_attempts: Counter[str] = Counter()
+
+    def _load(self, unit: float) -> None:
+        """(Re)load the master into HiGHS in master units of ``unit`` cost units.
+
+        The objective and every cut row are divided by ``unit`` and each epigraph
+        column is counted in ``unit`` (``theta_b = unit * theta'_b``), so the cut rows
+        keep their ``1`` on ``theta'_b``; first-stage and allocation columns and the
+        base rows are unchanged. Duals, and so pruning, are the same in both units.
+
+        Why: the cut rows' right-hand sides reach ~2e8 cost units on ISO-NE, while
+        HiGHS checks the *unscaled* solution of its internally scaled LP against an
+        absolute 1e-7. Rows that large missed it by ~5e-4 after an optimal scaled
+        solve; HiGHS answered "Unknown" and then "Not Set" to every retry, and the
+        branch-and-bound node was abandoned. In master units the same rows (at most
+        ~25) meet it.
+
+        Cut rows already in the model are written again in the new units.
+        """
+        self.unit = float(unit)
+        #: Master column j = colscale[j] * HiGHS column j.
+        self.colscale = np.ones(self.dec.n_master)
+        self.colscale[self.dec.theta0 :] = self.unit
+        lo, up = self._lo / self.colscale, self._up / self.colscale
+        for name, value in MASTER_OPTIONS.items():
+            self.h.setOptionValue(name, value)
+        a = sp.csr_matrix(self.dec.master_a @ sp.diags(self.colscale))
+        _pass_lp(
+            self.h,
+            self.cost * self.colscale / self.unit,
+            lo,
+            up,
+            a,
+            self.dec.master_lo,
+            self.dec.master_up,
+        )
+        active, self.active = getattr(self, "active", []), []
+        if active:
+            self._add_rows(active)
+        if hasattr(self, "_int_bounds"):  # a node's or a dive's bounds stay in force
+            self.set_integer_bounds(*self._int_bounds)
+
+    @staticmethod
+    def master_unit(rhs: np.ndarray, n_blocks: int = 1, gap: float = 1e-4) -> float:
+        """Cost units per master unit, from the right-hand sides of the first optimality cuts.
+
+        Two powers of ten, the smaller one wins (at least 1):
+
+        - *size*: the smallest at or above the largest ``|rhs|``, so the first cuts
+          have right-hand sides of at most 1 master unit (ISO-NE: first cuts 1.1e6
+          (SO) and 2.3e6 (MO), so 1e7; the largest cuts of a run, ~2e8, then stay
+          near 20 master units);
+        - *precision*: HiGHS's absolute tolerances (1e-7 master units, i.e.
+          ``1e-7 * unit`` cost units) must stay below 1 % of the gap to be proven,
+          ``gap * n_blocks * mean(|rhs|)`` (the first cuts' estimate of the
+          objective): the largest with ``1e-7 * unit <= 0.01 * gap * estimate``
+          (ISO-NE, gap 1e-4: 1e7; a two-hour toy solved to 1e-9: 100).
+
+        Parameters
+        ----------
+        rhs : numpy.ndarray
+            Right-hand sides of optimality cuts, cost units.
+        n_blocks : int
+            Number of blocks (epigraph columns).
+        gap : float
+            Relative gap the solve must prove, p.u.
+
+        Returns
+        -------
+        float
+            The master unit, cost units.
+
+        """
+        rhs = np.abs(np.asarray(rhs, dtype=float))
+        if not len(rhs) or not np.isfinite(rhs).all() or rhs.max() <= 1.0:
+            return 1.0
+        size = np.ceil(np.log10(rhs.max()))
+        precise = 1e5 * gap * n_blocks * float(rhs.mean())
+        if precise < 1.0:
+            return 1.0
+        return float(10.0 ** min(size, np.floor(np.log10(precise))))
 
     @property
     def n_cuts(self) -> int:
@@ -197,12 +287,20 @@ class _Master:
         self._coef[first:need] = coef
         self._rhs[first:need] = [c.rhs for c in cuts]
         self._n_cuts = need
+        if not self._unit_fixed:
+            opt = [c.rhs for c in cuts if c.optimality]
+            if opt:
+                # The first optimality cuts set the master unit; rows already
+                # added (feasibility cuts) are rewritten in it.
+                self._unit_fixed = True
+                self._load(self.master_unit(np.asarray(opt), self.dec.n_blocks, self.gap))
         self._add_rows(list(range(first, self.n_cuts)))
         return refused
 
     def _add_rows(self, idx: list[int]) -> None:
-        dense = self.pool_coef[idx].copy()
-        rhs = self.pool_rhs[idx]
+        # pool (cost units) -> HiGHS rows (master units, see _load)
+        dense = self.pool_coef[idx] * (self.colscale / self.unit)[None, :]
+        rhs = self.pool_rhs[idx] / self.unit
         # HiGHS drops |a| <= small_matrix_value; on columns >= 0 round tiny
         # coefficients so that the row only gets weaker (a > 0 up, a < 0 to 0).
         tiny = (np.abs(dense) < TINY) & (dense != 0.0) & self.nonneg[None, :]
@@ -266,9 +364,9 @@ class _Master:
             if self._run() in INFEASIBLE:
                 return None
             h = self.h
-            x = np.asarray(h.getSolution().col_value)
+            x = np.asarray(h.getSolution().col_value) * self.colscale
             self.last_x = x
-            bound = float(h.getInfo().objective_function_value)
+            bound = float(h.getInfo().objective_function_value) * self.unit
             missing = self._violated(x)
             if not missing:
                 return x, bound
@@ -284,6 +382,7 @@ class _Master:
         """
         status = None
         tried = []
+        self.runs += 1
         try:
             for attempt in ("warm", "cold", "defaults", "ipm"):
                 left = self.time_left()
@@ -304,6 +403,7 @@ class _Master:
                 if status == highspy.HighsModelStatus.kTimeLimit and cap < MASTER_LP_SECONDS:
                     raise MasterOutOfTime
                 tried.append(f"{attempt}: {self.h.modelStatusToString(status)}")
+                self.failed_attempts[tried[-1]] += 1
             msg = f"Benders master LP has no solution ({', '.join(tried)})"
             raise BendersError(msg)
         finally:
@@ -325,4 +425,5 @@ class _Master:
     def set_integer_bounds(self, lo: np.ndarray, up: np.ndarray) -> None:
         """Set the bounds of the integer columns (in :attr:`integer` order)."""
         idx = self.integer.astype(np.int32)
-        self.h.changeColsBounds(len(idx), idx, np.asarray(lo, float), np.asarray(up, float))
+        self._int_bounds = (np.asarray(lo, float).copy(), np.asarray(up, float).copy())
+        self.h.changeColsBounds(len(idx), idx, *self._int_bounds)
