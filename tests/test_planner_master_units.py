@@ -88,9 +88,9 @@ def test_cut_rows_in_highs_are_a_few_master_units_and_later_cuts_are_too() -> No
     master.add_cuts(later)
     lp = master.h.getLp()
     row_lo = np.asarray(lp.row_lower_)[master.n_base_rows :]
-    assert len(row_lo) == 9  # the feasibility cut was rewritten, not lost or doubled
-    assert row_lo[0] == pytest.approx(2e6 / 1e7)
-    assert np.abs(row_lo).max() <= 23.0
+    assert len(row_lo) == 9  # the feasibility cut was kept, not lost or doubled ...
+    assert row_lo[0] == 2e6  # ... in its own units (violation, not cost)
+    assert np.abs(row_lo[1:]).max() <= 23.0
     _, bound = master.solve()
     assert bound == pytest.approx(_reference(master, [feasibility, *first, *later]), rel=1e-9)
 
@@ -111,3 +111,20 @@ def test_master_unit_is_set_by_row_size_and_precision(
     rhs: list[float], n_blocks: int, gap: float, unit: float
 ) -> None:
     assert _Master.master_unit(np.asarray(rhs, dtype=float), n_blocks, gap) == unit
+
+
+@pytest.mark.parametrize(("coef", "rhs"), [(1.0, 0.05), (5e-4, 0.2)])
+def test_feasibility_cuts_in_violation_units_hold_at_the_master_point(
+    coef: float, rhs: float
+) -> None:
+    # a feasibility cut  coef * x0 >= rhs  (MW of violation, not $) beside optimality
+    # cuts of ~1e6 $: the master unit (1e6 here) must not weaken it to HiGHS's tolerance
+    dec = _decomposition()
+    master = _Master(dec)
+    master.add_cuts(_cuts(dec, np.random.default_rng(4), 4, rhs_scale=1e6))
+    assert master.unit >= 1e6
+    row = np.zeros(dec.n_master)
+    row[0] = coef
+    master.add_cuts([_Cut(0, row, rhs, optimality=False)])
+    x, _ = master.solve()
+    assert coef * x[0] >= rhs * (1.0 - 1e-9)

@@ -150,6 +150,7 @@ class _Master:
         # Cut k: coef[k] . x >= rhs[k] (theta included); rows grow by doubling.
         self._coef = np.zeros((256, n))
         self._rhs = np.zeros(256)
+        self._optimality = np.zeros(256, dtype=bool)  # False: feasibility cut
         self._n_cuts = 0
         self.active: list[int] = []  # pool index of each cut row, in row order
         self._unit_fixed = False  # master_unit is chosen at the first optimality cuts
@@ -161,10 +162,13 @@ class _Master:
     def _load(self, unit: float) -> None:
         """(Re)load the master into HiGHS in master units of ``unit`` cost units.
 
-        The objective and every cut row are divided by ``unit`` and each epigraph
-        column is counted in ``unit`` (``theta_b = unit * theta'_b``), so the cut rows
-        keep their ``1`` on ``theta'_b``; first-stage and allocation columns and the
-        base rows are unchanged. Duals, and so pruning, are the same in both units.
+        The objective and every optimality cut row are divided by ``unit`` and each
+        epigraph column is counted in ``unit`` (``theta_b = unit * theta'_b``), so the
+        cut rows keep their ``1`` on ``theta'_b``; first-stage and allocation columns,
+        the base rows and the feasibility cut rows (in units of row violation, not
+        cost; no epigraph column) are unchanged. The duals of the optimality cut rows,
+        and so pruning, are the same in both units (the others' are divided by
+        ``unit``; only whether a dual is zero is used).
 
         Why: the cut rows' right-hand sides reach ~2e8 cost units on ISO-NE, while
         HiGHS checks the *unscaled* solution of its internally scaled LP against an
@@ -173,7 +177,7 @@ class _Master:
         branch-and-bound node was abandoned. In master units the same rows (at most
         ~25) meet it.
 
-        Cut rows already in the model are written again in the new units.
+        Cut rows already in the model are written again.
         """
         self.unit = float(unit)
         #: Master column j = colscale[j] * HiGHS column j.
@@ -284,23 +288,28 @@ class _Master:
             size = max(need, 2 * len(self._rhs))
             self._coef = np.resize(self._coef, (size, self._coef.shape[1]))
             self._rhs = np.resize(self._rhs, size)
+            self._optimality = np.resize(self._optimality, size)
         self._coef[first:need] = coef
         self._rhs[first:need] = [c.rhs for c in cuts]
+        self._optimality[first:need] = [c.optimality for c in cuts]
         self._n_cuts = need
         if not self._unit_fixed:
             opt = [c.rhs for c in cuts if c.optimality]
             if opt:
-                # The first optimality cuts set the master unit; rows already
-                # added (feasibility cuts) are rewritten in it.
+                # The first optimality cuts set the master unit; the model is
+                # reloaded in it, with the feasibility cut rows added so far.
                 self._unit_fixed = True
                 self._load(self.master_unit(np.asarray(opt), self.dec.n_blocks, self.gap))
         self._add_rows(list(range(first, self.n_cuts)))
         return refused
 
     def _add_rows(self, idx: list[int]) -> None:
-        # pool (cost units) -> HiGHS rows (master units, see _load)
-        dense = self.pool_coef[idx] * (self.colscale / self.unit)[None, :]
-        rhs = self.pool_rhs[idx] / self.unit
+        # pool -> HiGHS rows: optimality cuts from cost units to master units (see
+        # _load); feasibility cuts are in units of row violation (MW, MWh, ...), not
+        # cost, and stay as they are (their theta coefficients are 0)
+        row = np.where(self._optimality[idx], 1.0 / self.unit, 1.0)
+        dense = self.pool_coef[idx] * row[:, None] * self.colscale[None, :]
+        rhs = self.pool_rhs[idx] * row
         # HiGHS drops |a| <= small_matrix_value; on columns >= 0 round tiny
         # coefficients so that the row only gets weaker (a > 0 up, a < 0 to 0).
         tiny = (np.abs(dense) < TINY) & (dense != 0.0) & self.nonneg[None, :]
