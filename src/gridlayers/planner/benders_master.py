@@ -216,7 +216,8 @@ class _Master:
           ``1e-7 * unit`` cost units) must stay below 1 % of the gap to be proven,
           ``gap * n_blocks * mean(|rhs|)`` (the first cuts' estimate of the
           objective): the largest with ``1e-7 * unit <= 0.01 * gap * estimate``
-          (ISO-NE, gap 1e-4: 1e7; a two-hour toy solved to 1e-9: 100).
+          (ISO-NE, gap 1e-5 = min(mip_gap 1e-4, lp_gap 1e-5): 1e7; a two-hour
+          toy solved to 1e-9: 100).
 
         Parameters
         ----------
