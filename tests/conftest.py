@@ -119,16 +119,14 @@ def query_frame(folder: Path, sql: str):  # noqa: ANN201
         con.close()
 
 
-def rural_overvoltage_case() -> dict:
-    """The rural SimBench feeder (LinDistFlow, default limits) with an 8 MW PV (1 $/MWh)
-    at its weakest bus and two 1 MW batteries (20/60 $/MWh): the voltage limit binds.
+def rural_feeder_by_voltage() -> dict:
+    """The rural SimBench feeder with its LinDistFlow model (default limits).
 
-    Keys: ``net``, ``feeder``, ``p``/``q`` (forecast injections, MW/Mvar), ``devices``
-    (id -> bus), ``offers`` (id -> BidCurve).
+    Keys: ``net``, ``feeder``, ``p``/``q`` (forecast injections, MW/Mvar) and ``vm``
+    (its power-flow voltages, pu, ascending: the weakest bus first).
     """
     import warnings
 
-    from gridlayers.domain import BidBlock, BidCurve
     from gridlayers.dso.lindistflow import LinDistFlowFeeder
     from gridlayers.grid.networks import simbench_feeder
 
@@ -138,10 +136,24 @@ def rural_overvoltage_case() -> dict:
         feeder = LinDistFlowFeeder(net)
     p, q = feeder.injections_from_net(net)
     vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
+    return {"net": net, "feeder": feeder, "p": p, "q": q, "vm": vm}
+
+
+def rural_overvoltage_case() -> dict:
+    """The rural SimBench feeder (LinDistFlow, default limits) with an 8 MW PV (1 $/MWh)
+    at its weakest bus and two 1 MW batteries (20/60 $/MWh): the voltage limit binds.
+
+    Keys: ``net``, ``feeder``, ``p``/``q`` (forecast injections, MW/Mvar), ``devices``
+    (id -> bus), ``offers`` (id -> BidCurve).
+    """
+    from gridlayers.domain import BidBlock, BidCurve
+
+    case = rural_feeder_by_voltage()
+    vm = case.pop("vm")
     devices = {"pv_big": int(vm.index[0]), "bat0": int(vm.index[1]), "bat1": int(vm.index[-3])}
     battery = BidCurve(-1.0, (BidBlock(1.0, 20.0), BidBlock(1.0, 60.0)))
     offers = {"pv_big": BidCurve(0.0, (BidBlock(8.0, 1.0),)), "bat0": battery, "bat1": battery}
-    return {"net": net, "feeder": feeder, "p": p, "q": q, "devices": devices, "offers": offers}
+    return {**case, "devices": devices, "offers": offers}
 
 
 def rural_linear_feeder():  # noqa: ANN201

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pandapower as pp
 import pytest
 
+from conftest import rural_feeder_by_voltage
 from gridlayers.domain import BidBlock, BidCurve
-from gridlayers.dso import DSOOperator, LinDistFlowFeeder
+from gridlayers.dso import DSOOperator
 from gridlayers.dso.offer_blocks import device_setpoints
-from gridlayers.grid.networks import simbench_feeder
 
-RURAL = "1-MV-rural--0-sw"
 VM_AC_TOL_PU = 0.005
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -26,15 +24,9 @@ def _battery(p_mw: float) -> BidCurve:
 @pytest.fixture(scope="module")
 def feeder_case() -> dict:
     """Rural study-case feeder; a PV plant at the weakest bus, two batteries beside it."""
-    net, _ = simbench_feeder(RURAL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feeder = LinDistFlowFeeder(net)
-    p, q = feeder.injections_from_net(net)
-    vm = feeder.solve_power_flow(p, q).vm_pu.sort_values()
-    weak = [int(b) for b in vm.index[:3]]
-    devices = {"pv": weak[0], "bat0": weak[1], "bat1": weak[2]}
-    return {"net": net, "feeder": feeder, "p": p, "q": q, "devices": devices}
+    case = rural_feeder_by_voltage()
+    weak = [int(b) for b in case.pop("vm").index[:3]]
+    return {**case, "devices": {"pv": weak[0], "bat0": weak[1], "bat1": weak[2]}}
 
 
 def _dso(case: dict) -> DSOOperator:
