@@ -128,3 +128,16 @@ def test_feasibility_cuts_in_violation_units_hold_at_the_master_point(
     master.add_cuts([_Cut(0, row, rhs, optimality=False)])
     x, _ = master.solve()
     assert coef * x[0] >= rhs * (1.0 - 1e-9)
+
+
+def test_epigraph_lower_bound_is_converted_to_master_units() -> None:
+    # a block lower bound above every cut: theta sits on it, so a bound left in cost
+    # units (1e9 times too high in master units) would show in the point and bound
+    dec = _decomposition()
+    dec.blocks[0].lower_bound = 3e9
+    master = _Master(dec)
+    cuts = _cuts(dec, np.random.default_rng(5), 6, rhs_scale=4e8)
+    master.add_cuts(cuts)
+    x, bound = master.solve()
+    assert x[dec.theta0] == pytest.approx(3e9, rel=1e-9)
+    assert bound == pytest.approx(_reference(master, cuts), rel=1e-9)
