@@ -227,7 +227,7 @@ class _Run:
                 raise BendersError(msg)
             x_out, master_bound = solved
             self.iterations += 1
-            if len(master.active) > max(400, 2 * self.dec.n_master):
+            if len(master.active) > master.row_limit:
                 master.prune(x_out)
             stall = 0 if master_bound > self.bound + 1e-9 * abs(master_bound) else stall + 1
             self.bound = max(self.bound, master_bound)

@@ -112,6 +112,10 @@ class _Master:
 
     #: Largest number of pool cuts re-added after one master solve.
     READD = 400
+    #: Passes of one :meth:`solve` (LP solve, then re-adding violated pool cuts)
+    #: that may prune slack rows first; later passes only add rows, so a solve
+    #: ends even if pruned cuts kept coming back.
+    PRUNING_PASSES = 50
 
     def __init__(
         self, dec: _Decomposition, names: list[str] | None = None, gap: float = 1e-4
@@ -244,6 +248,11 @@ class _Master:
         return float(10.0 ** min(size, np.floor(np.log10(precise))))
 
     @property
+    def row_limit(self) -> int:
+        """Cut rows above which slack ones are pruned: ``max(400, 2 * n_master)``."""
+        return max(400, 2 * self.dec.n_master)
+
+    @property
     def n_cuts(self) -> int:
         return self._n_cuts
 
@@ -366,10 +375,16 @@ class _Master:
     def solve(self) -> tuple[np.ndarray, float] | None:
         """Solve the master LP within the current column bounds.
 
-        Violated pool cuts are re-added until none is left. Returns (master point,
-        LP value in objective units) or None when no point satisfies the bounds
-        and cuts.
+        Violated pool cuts are re-added (at most :attr:`READD` per pass) until none
+        is left. Before rows are added, the model is pruned at the new point once
+        it holds more than :attr:`row_limit` cut rows: after a jump to a distant
+        node or dive point, re-adding alone grew the ISO-NE MO master from ~1,100
+        to over 10,000 rows in one solve, each pass then took 5-25 s and a node
+        was abandoned when every attempt hit :data:`MASTER_LP_SECONDS`. Returns
+        (master point, LP value in objective units) or None when no point
+        satisfies the bounds and cuts.
         """
+        passes = 0
         while True:
             if self._run() in INFEASIBLE:
                 return None
@@ -380,6 +395,9 @@ class _Master:
             missing = self._violated(x)
             if not missing:
                 return x, bound
+            passes += 1
+            if passes <= self.PRUNING_PASSES and len(self.active) > self.row_limit:
+                self.prune(x)
             self._add_rows(missing)
 
     def _run(self) -> highspy.HighsModelStatus:

@@ -174,7 +174,7 @@ class _Tree:
             value, relaxed, infeasible = run.evaluate(x, integral)
             run.bound = max(run.bound, self.global_bound(bound))
             run.log_line("node", lp_value, value, infeasible)
-            if len(master.active) > max(400, 2 * run.dec.n_master):
+            if len(master.active) > master.row_limit:
                 master.prune(master.last_x)
             if relaxed - lp_value <= self.mip_gap / 4.0 * abs(lp_value):
                 return ("solved" if integral else "branch"), x, bound
