@@ -141,3 +141,33 @@ def test_epigraph_lower_bound_is_converted_to_master_units() -> None:
     x, bound = master.solve()
     assert x[dec.theta0] == pytest.approx(3e9, rel=1e-9)
     assert bound == pytest.approx(_reference(master, cuts), rel=1e-9)
+
+
+def test_fallback_instances_keep_master_units() -> None:
+    """The fresh instances of the "defaults" and IPM retries solve the same master-unit LP.
+
+    Warm and cold attempts are stopped by a zero simplex iteration limit on the
+    master's own instance; the retry in a fresh instance (HiGHS's defaults) has none.
+    """
+    dec = _decomposition()
+    master = _Master(dec)
+    cuts = _cuts(dec, np.random.default_rng(6), 12, rhs_scale=4e8)
+    master.add_cuts(cuts)
+    assert master.unit == 1e9
+    first = master.h
+    first.setOptionValue("simplex_iteration_limit", 0)
+    x, bound = master.solve()
+    assert master.h is not first  # solved in a fresh instance
+    assert set(master.failed_attempts) == {
+        "warm: Iteration limit reached",
+        "cold: Iteration limit reached",
+    }
+    assert bound == pytest.approx(_reference(master, cuts), rel=1e-9)
+    assert master.cost @ x == pytest.approx(bound, rel=1e-9)
+    # and later cuts reach the fresh instance in master units too
+    later = _cuts(dec, np.random.default_rng(7), 6, rhs_scale=2e8)
+    master.add_cuts(later)
+    row_lo = np.asarray(master.h.getLp().row_lower_)[master.n_base_rows :]
+    assert np.abs(row_lo).max() <= 1.0
+    _, bound = master.solve()
+    assert bound == pytest.approx(_reference(master, [*cuts, *later]), rel=1e-9)
