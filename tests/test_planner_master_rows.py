@@ -71,3 +71,25 @@ def test_a_solve_that_re_adds_many_cuts_prunes_slack_rows_and_keeps_the_bound(
     # ... and the same optimum as the LP with every pool cut (solved on its own).
     assert bound == pytest.approx(_reference(master, [*cuts, far]), rel=1e-9)
     assert x[:8].sum() >= 136.0 - 1e-6
+
+
+def test_pruning_drops_tight_rows_without_a_dual_and_keeps_the_basis() -> None:
+    """Degenerate rows (tight at the point, basic, no dual) go; the optimum and basis stay.
+
+    Each tangent cut is added five times: at the optimum all copies are tight, but at
+    most one of each can be nonbasic, and at most ``n_master`` rows can be nonbasic.
+    """
+    dec = _decomposition()
+    master = _Master(dec)
+    cuts = _bowl_tangents(dec, np.random.default_rng(1), 300)
+    master.add_cuts([cut for cut in cuts for _ in range(5)])
+    x, bound = master.solve()
+    act = np.asarray(master.active)
+    tight = master.pool_coef[act] @ x - master.pool_rhs[act] <= 1e-7 * np.abs(master.pool_rhs[act])
+    assert tight.sum() >= 5 * dec.n_first  # copies of the binding cuts: tight, mostly basic
+    master.prune(x)
+    assert len(master.active) <= dec.n_master
+    _, bound_again = master.solve()
+    assert master.h.getInfo().simplex_iteration_count == 0  # its basis is still optimal
+    assert bound_again == pytest.approx(bound, rel=1e-12)
+    assert bound == pytest.approx(_reference(master, cuts), rel=1e-9)

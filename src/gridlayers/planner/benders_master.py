@@ -342,19 +342,34 @@ class _Master:
         self.active.extend(idx)
 
     def prune(self, x: np.ndarray) -> None:
-        """Remove cut rows that are slack at ``x`` (last solution) and have no dual."""
+        """Remove the cut rows whose slack is basic at the last solution ``x``.
+
+        A basic row has no dual, so the rest of the LP keeps ``x`` optimal and its
+        basis stays valid (deleting a nonbasic row would invalidate it). This
+        includes basic rows that are tight at ``x`` (degenerate): pruning only
+        rows slack by more than 1e-7 of their right-hand side left the ISO-NE MO
+        master with 5,000-7,000 tight, dual-free rows at some nodes (at most 552
+        rows can be nonbasic there), and warm solves of 17-19 s. Without a valid
+        basis, rows slack at ``x`` with no dual are removed.
+        """
         if not self.active:
             return
         act = np.asarray(self.active)
-        slack = self.pool_coef[act] @ x - self.pool_rhs[act]
-        duals = np.asarray(self.h.getSolution().row_dual)[self.n_base_rows :]
-        if len(duals) != len(act):
-            return
-        scale = 1e-7 * np.maximum(1.0, np.abs(self.pool_rhs[act]))
-        drop = np.flatnonzero((slack > scale) & (np.abs(duals) <= 1e-12))
+        n_base = self.n_base_rows
+        basis = self.h.getBasis()
+        if basis.valid and len(basis.row_status) == n_base + len(act):
+            status = basis.row_status[n_base:]
+            drop = np.flatnonzero([s == highspy.HighsBasisStatus.kBasic for s in status])
+        else:
+            slack = self.pool_coef[act] @ x - self.pool_rhs[act]
+            duals = np.asarray(self.h.getSolution().row_dual)[n_base:]
+            if len(duals) != len(act):
+                return
+            scale = 1e-7 * np.maximum(1.0, np.abs(self.pool_rhs[act]))
+            drop = np.flatnonzero((slack > scale) & (np.abs(duals) <= 1e-12))
         if not len(drop):
             return
-        rows = (self.n_base_rows + drop).astype(np.int32)
+        rows = (n_base + drop).astype(np.int32)
         self.h.deleteRows(len(rows), rows)
         keep = np.ones(len(act), dtype=bool)
         keep[drop] = False
