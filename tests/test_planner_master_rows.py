@@ -3,9 +3,9 @@
 A jump to a distant node or dive point makes many pool cuts violated at once. On
 ISO-NE MO, re-adding them without pruning grew the master from ~1,100 to over
 10,000 cut rows inside one solve; every pass then took 5-25 s and a tree node was
-abandoned once each attempt reached the per-solve cap. The test below builds that
-situation on a small master: a pool of tangent cuts of a convex bowl, a master
-pruned at the bowl's optimum, then a row that moves the optimum far away.
+abandoned once each attempt reached the per-solve cap. The tests below build that
+situation on a small master: a pool of tangent cuts of a convex bowl, then a row
+that moves the optimum far away; and a master full of degenerate rows.
 """
 
 from __future__ import annotations
@@ -33,42 +33,47 @@ def _bowl_tangents(dec, rng: np.random.Generator, n: int) -> list[_Cut]:  # noqa
     return cuts
 
 
-def test_a_solve_that_re_adds_many_cuts_prunes_slack_rows_and_keeps_the_bound(
+def test_a_solve_at_a_distant_point_prunes_the_old_rows_first_and_keeps_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    limit, readd = 12, 3
+    readd, limit = 3, 12  # a few rows per pass, and a limit that later passes exceed
     monkeypatch.setattr(_Master, "READD", readd)
     monkeypatch.setattr(_Master, "row_limit", property(lambda self: limit))
     dec = _decomposition()
     assert (dec.n_master, dec.n_first) == (10, 9)
     master = _Master(dec)
     cuts = _bowl_tangents(dec, np.random.default_rng(0), 4000)
-    master.add_cuts(cuts)
+    master.add_cuts(cuts[:2000])
     x, _ = master.solve()
-    master.prune(x)  # as after a tree node: only the rows binding at the optimum stay
-    assert len(master.active) <= limit
+    master.prune(x)  # the first half leaves the model, but stays in the pool
+    master.add_cuts(cuts[2000:])  # the second half are rows, as after many rounds
+    assert len(master.active) > 2000 > master.row_limit
     assert np.all(x[:8] < 10.0)  # the bowl's optimum, where building stops paying
 
     # The next point is far away: total capacity at least 136 MW (17 MW each on average).
     coef = np.zeros(dec.n_master)
     coef[:8] = 1.0
     far = _Cut(0, coef, 136.0, optimality=False)
-    peak = [0]
+    master.add_cuts([far])
+    added: list[int] = []
     add_rows = master._add_rows
 
-    def counted(idx: list[int]) -> None:
+    def recorded(idx: list[int]) -> None:
+        added.extend(idx)
         add_rows(idx)
-        peak[0] = max(peak[0], len(master.active))
 
-    monkeypatch.setattr(master, "_add_rows", counted)
-    master.add_cuts([far])
+    monkeypatch.setattr(master, "_add_rows", recorded)
     runs = master.runs
     x, bound = master.solve()
     passes = master.runs - runs
-    assert passes > 10  # the pool cuts came back a few at a time
-    # Never more rows than the limit plus one pass of re-added cuts ...
-    assert peak[0] <= limit + readd
-    # ... and the same optimum as the LP with every pool cut (solved on its own).
+    assert passes > 2  # pool cuts came back a few at a time
+    # No cut was pruned and re-added within the solve (pruned cuts that come back
+    # pass after pass made ISO-NE MO solves run 40-60 passes).
+    assert len(added) == len(set(added))
+    # The old rows went at the first pass: what is left is at most the rows binding
+    # there (<= n_master) and the ones re-added since.
+    assert len(master.active) <= dec.n_master + readd * (passes - 1)
+    # The same optimum as the LP with every pool cut (solved on its own).
     assert bound == pytest.approx(_reference(master, [*cuts, far]), rel=1e-9)
     assert x[:8].sum() >= 136.0 - 1e-6
 
@@ -93,3 +98,29 @@ def test_pruning_drops_tight_rows_without_a_dual_and_keeps_the_basis() -> None:
     assert master.h.getInfo().simplex_iteration_count == 0  # its basis is still optimal
     assert bound_again == pytest.approx(bound, rel=1e-12)
     assert bound == pytest.approx(_reference(master, cuts), rel=1e-9)
+
+
+def test_re_added_cuts_take_turns_between_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block's most violated cut comes back before any block's second one.
+
+    Here the optimality cuts of block 0 are violated by millions of $, the
+    feasibility cuts (a group of their own) by a few MW: with two cuts per pass, a
+    global order by violation would bring back two optimality cuts.
+    """
+    monkeypatch.setattr(_Master, "READD", 2)
+    dec = _decomposition()
+    master = _Master(dec)
+    optimality = _bowl_tangents(dec, np.random.default_rng(2), 5)
+    feasibility = []
+    for mw in (1.0, 2.0, 3.0):
+        coef = np.zeros(dec.n_master)
+        coef[0] = 1.0
+        feasibility.append(_Cut(0, coef, mw, optimality=False))
+    master.add_cuts([*optimality, *feasibility])
+    master.active = []  # every cut in the pool, none a row (rows are not used here)
+    x = np.zeros(dec.n_master)
+    x[dec.theta0] = -1e12  # every optimality cut violated by far more than any MW
+    picked = master._violated(x)
+    assert len(picked) == 2
+    (feasibility_pick,) = [i for i in picked if not master._optimality[i]]
+    assert master.pool_rhs[feasibility_pick] == 3.0  # the most violated of its group

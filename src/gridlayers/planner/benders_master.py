@@ -112,10 +112,6 @@ class _Master:
 
     #: Largest number of pool cuts re-added after one master solve.
     READD = 400
-    #: Passes of one :meth:`solve` (LP solve, then re-adding violated pool cuts)
-    #: that may prune slack rows first; later passes only add rows, so a solve
-    #: ends even if pruned cuts kept coming back.
-    PRUNING_PASSES = 50
 
     def __init__(
         self, dec: _Decomposition, names: list[str] | None = None, gap: float = 1e-4
@@ -383,9 +379,21 @@ class _Master:
             return []
         viol = self.pool_rhs[idx] - self.pool_coef[idx] @ x
         tol = 1e-7 * np.maximum(1.0, np.abs(self.pool_rhs[idx]))
-        bad = idx[viol > tol]
-        order = np.argsort(-(viol[viol > tol]))
-        return [int(i) for i in bad[order][: self.READD]]
+        bad, viol = idx[viol > tol], viol[viol > tol]
+        if len(bad) <= self.READD:
+            return [int(i) for i in bad[np.argsort(-viol)]]
+        # Round robin over the blocks (feasibility cuts form one more group): each
+        # block's most violated cut first, then each one's second, ... A global
+        # order by violation spent whole passes on the blocks with the largest
+        # costs and took up to 47 passes per solve on ISO-NE MO.
+        theta = self.pool_coef[bad, self.dec.theta0 :]
+        group = np.where(self._optimality[bad], theta.argmax(axis=1), self.dec.n_blocks)
+        order = np.lexsort((-viol, group))  # by group, most violated first
+        start = np.searchsorted(group[order], group[order], side="left")
+        rank = np.empty(len(bad), dtype=np.int64)
+        rank[order] = np.arange(len(bad)) - start
+        pick = np.lexsort((-viol, rank))[: self.READD]
+        return [int(i) for i in bad[pick]]
 
     def solve(self) -> tuple[np.ndarray, float] | None:
         """Solve the master LP within the current column bounds.
@@ -399,7 +407,7 @@ class _Master:
         (master point, LP value in objective units) or None when no point
         satisfies the bounds and cuts.
         """
-        passes = 0
+        first = True
         while True:
             if self._run() in INFEASIBLE:
                 return None
@@ -410,9 +418,9 @@ class _Master:
             missing = self._violated(x)
             if not missing:
                 return x, bound
-            passes += 1
-            if passes <= self.PRUNING_PASSES and len(self.active) > self.row_limit:
+            if first and len(self.active) > self.row_limit:
                 self.prune(x)
+            first = False
             self._add_rows(missing)
 
     def _run(self) -> highspy.HighsModelStatus:
