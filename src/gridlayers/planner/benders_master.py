@@ -245,7 +245,7 @@ class _Master:
 
     @property
     def row_limit(self) -> int:
-        """Cut rows above which slack ones are pruned: ``max(400, 2 * n_master)``."""
+        """Cut rows above which basic ones are pruned: ``max(400, 2 * n_master)``."""
         return max(400, 2 * self.dec.n_master)
 
     @property
@@ -338,15 +338,20 @@ class _Master:
         self.active.extend(idx)
 
     def prune(self, x: np.ndarray) -> None:
-        """Remove the cut rows whose slack is basic at the last solution ``x``.
+        """Remove the cut rows whose slack is basic in the current basis.
 
-        A basic row has no dual, so the rest of the LP keeps ``x`` optimal and its
-        basis stays valid (deleting a nonbasic row would invalidate it). This
-        includes basic rows that are tight at ``x`` (degenerate): pruning only
-        rows slack by more than 1e-7 of their right-hand side left the ISO-NE MO
-        master with 5,000-7,000 tight, dual-free rows at some nodes (at most 552
-        rows can be nonbasic there), and warm solves of 17-19 s. Without a valid
-        basis, rows slack at ``x`` with no dual are removed.
+        A basic row of the last solve has no dual, so the rest of the LP keeps
+        ``x`` optimal and its basis stays valid (deleting a nonbasic row would
+        invalidate it). This includes basic rows that are tight at ``x``
+        (degenerate): pruning only rows slack by more than 1e-7 of their
+        right-hand side left the ISO-NE MO master with up to 8,300 rows, most of
+        them tight and dual-free (at most 552 rows can be nonbasic there), and
+        passes of 17-23 s. Rows added since the last solve are basic too (HiGHS
+        extends a valid basis with basic rows), so a prune after a cut round (as
+        in the tree) removes that round's cuts as well: they stay in the pool and
+        come back at the next solve's first pass, after one LP solve that starts
+        from an optimal basis. Without a valid basis, rows slack at ``x`` with no
+        dual are removed.
         """
         if not self.active:
             return
@@ -406,7 +411,7 @@ class _Master:
         without this, re-adding alone grew the master from ~1,100 to over 10,000
         rows after a jump to a distant node or dive point, passes took 5-25 s and a
         node was abandoned when every attempt hit :data:`MASTER_LP_SECONDS`;
-        pruning at every pass instead cycled (40-60 passes per solve, the same
+        pruning at every pass instead cycled (up to 70 passes per solve, the same
         cuts pruned and re-added). Returns (master point, LP value in objective
         units) or None when no point satisfies the bounds and cuts.
         """
