@@ -67,8 +67,8 @@ def test_a_solve_at_a_distant_point_prunes_the_old_rows_first_and_keeps_the_boun
     x, bound = master.solve()
     passes = master.runs - runs
     assert passes > 2  # pool cuts came back a few at a time
-    # No cut was pruned and re-added within the solve (pruned cuts that come back
-    # pass after pass made ISO-NE MO solves run 40-60 passes).
+    # No cut is added twice within the solve (a weak guard only: pruning at every
+    # pass, which cycled on ISO-NE MO, does not cycle on this small pool).
     assert len(added) == len(set(added))
     # The old rows went at the first pass: what is left is at most the rows binding
     # there (<= n_master) and the ones re-added since.

@@ -104,8 +104,8 @@ class _Master:
     ``sum_b theta_b``). Integer columns are relaxed; branch and bound
     (``benders_tree``) changes their bounds.
 
-    Every cut found is kept in the pool. Cuts that stay slack are removed from
-    the HiGHS model (:meth:`prune`) and come back when the master point violates
+    Every cut found is kept in the pool. Cut rows whose slack is basic (no dual)
+    are removed from the HiGHS model (:meth:`prune`) and come back when the master point violates
     them (:meth:`solve`), so the master stays small while keeping every cut's
     information; any subset of the cuts gives a valid lower bound.
     """
@@ -166,9 +166,9 @@ class _Master:
         epigraph column is counted in ``unit`` (``theta_b = unit * theta'_b``), so the
         cut rows keep their ``1`` on ``theta'_b``; first-stage and allocation columns,
         the base rows and the feasibility cut rows (in units of row violation, not
-        cost; no epigraph column) are unchanged. The duals of the optimality cut rows,
-        and so pruning, are the same in both units (the others' are divided by
-        ``unit``; only whether a dual is zero is used).
+        cost; no epigraph column) are unchanged. The basis, and so pruning, is the
+        same in both units (pruning's fallback without a basis only asks whether a
+        dual is zero, which the units do not change either).
 
         Why: the cut rows' right-hand sides reach ~2e8 cost units on ISO-NE, while
         HiGHS checks the *unscaled* solution of its internally scaled LP against an
@@ -349,8 +349,8 @@ class _Master:
         passes of 17-23 s. Rows added since the last solve are basic too (HiGHS
         extends a valid basis with basic rows), so a prune after a cut round (as
         in the tree) removes that round's cuts as well: they stay in the pool and
-        come back at the next solve's first pass, after one LP solve that starts
-        from an optimal basis. Without a valid basis, rows slack at ``x`` with no
+        come back at the next solve's first pass, after one extra master LP
+        (warm-started from the last basis). Without a valid basis, rows slack at ``x`` with no
         dual are removed.
         """
         if not self.active:
@@ -404,10 +404,11 @@ class _Master:
         """Solve the master LP within the current column bounds.
 
         Violated pool cuts are re-added (at most :attr:`READD` per pass, block by
-        block, see :meth:`_violated`) until none is left. At the first pass, if
-        the model holds more than :attr:`row_limit` cut rows, it is pruned at the
-        new point before rows are added; later passes only add rows, so a cut is
-        never pruned and re-added within one solve. Measured on ISO-NE MO (30 min):
+        block, see :meth:`_violated`) until none is left. At the first pass that
+        re-adds cuts, if the model holds more than :attr:`row_limit` cut rows, it
+        is pruned at the new point before rows are added; later passes only add
+        rows, so nothing is pruned twice in a solve and it cannot cycle (a cut
+        pruned at the first pass may come back in a later one). Measured on ISO-NE MO (30 min):
         without this, re-adding alone grew the master from ~1,100 to over 10,000
         rows after a jump to a distant node or dive point, passes took 5-25 s and a
         node was abandoned when every attempt hit :data:`MASTER_LP_SECONDS`;
