@@ -13,9 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridlayers.planner.benders_blocks import _Cut
+from conftest import simple_config
+from gridlayers.planner import build_model
+from gridlayers.planner.benders_blocks import _Cut, _Decomposition
 from gridlayers.planner.benders_master import _Master
-from test_planner_cuts import _decomposition
+from gridlayers.planner.solve import _compile
+from test_planner_cuts import _decomposition, two_bus_partial_upgrade
 from test_planner_master_units import _reference
 
 
@@ -103,24 +106,27 @@ def test_pruning_drops_tight_rows_without_a_dual_and_keeps_the_basis() -> None:
 def test_re_added_cuts_take_turns_between_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each block's most violated cut comes back before any block's second one.
 
-    Here the optimality cuts of block 0 are violated by millions of $, the
-    feasibility cuts (a group of their own) by a few MW: with two cuts per pass, a
-    global order by violation would bring back two optimality cuts.
+    Two epochs give two blocks. Block 0's optimality cuts are violated by ~1e12 $,
+    block 1's by ~1e6 $, the feasibility cuts (a group of their own) by a few MW:
+    with three cuts per pass, a global order by violation would bring back three
+    cuts of block 0, and groups that ignore the block two of block 0.
     """
-    monkeypatch.setattr(_Master, "READD", 2)
-    dec = _decomposition()
+    monkeypatch.setattr(_Master, "READD", 3)
+    m = build_model(two_bus_partial_upgrade(), simple_config(solve_method="benders", n_epochs=2))
+    lp, columns, _, _, _ = _compile(m)
+    first = np.array([v.parent_component().name in m.Investment_Variables for v in columns])
+    dec = _Decomposition(lp, first, np.zeros(lp.num_row_, dtype=bool))
+    assert dec.n_blocks == 2
     master = _Master(dec)
-    optimality = _bowl_tangents(dec, np.random.default_rng(2), 5)
-    feasibility = []
+    cuts = []
+    for block, size in ((0, 1e12), (1, 1e6)):
+        for k in range(4):  # theta_b >= rhs: violated by rhs at theta = 0
+            cuts.append(_Cut(block, np.zeros(dec.n_master), size * (1.0 + 0.1 * k)))
     for mw in (1.0, 2.0, 3.0):
         coef = np.zeros(dec.n_master)
         coef[0] = 1.0
-        feasibility.append(_Cut(0, coef, mw, optimality=False))
-    master.add_cuts([*optimality, *feasibility])
+        cuts.append(_Cut(0, coef, mw, optimality=False))
+    master.add_cuts(cuts)
     master.active = []  # every cut in the pool, none a row (rows are not used here)
-    x = np.zeros(dec.n_master)
-    x[dec.theta0] = -1e12  # every optimality cut violated by far more than any MW
-    picked = master._violated(x)
-    assert len(picked) == 2
-    (feasibility_pick,) = [i for i in picked if not master._optimality[i]]
-    assert master.pool_rhs[feasibility_pick] == 3.0  # the most violated of its group
+    picked = master._violated(np.zeros(dec.n_master))
+    assert sorted(master.pool_rhs[picked]) == pytest.approx([3.0, 1.3e6, 1.3e12])
